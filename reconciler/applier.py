@@ -1,0 +1,127 @@
+"""Executes a plan: phase by phase, dependencies honoured, every call journaled.
+
+Guarantees:
+- the journal row announcing a call is on disk before the call is sent, and a
+  second row records its outcome, so a crash leaves a visible "in doubt" entry;
+- a failed action does not stop independent ones; its dependants are skipped;
+- a call whose response was lost is not re-sent unless its provider marked it
+  repeatable (the HTTP layer retries those); otherwise the provider is asked
+  whether the effect is visible (`confirm`), and when it cannot tell, the entry
+  stays in doubt for the next plan to resolve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from reconciler.errors import VendorError
+from reconciler.journal import Journal
+from reconciler.model import Action, Outcome, OutcomeStatus, Plan
+from reconciler.providers.base import Provider
+from reconciler.secrets import REDACTOR
+
+MAX_IN_FLIGHT = 64
+
+Listener = Callable[[Action, Outcome], None]
+
+
+@dataclass
+class ApplyReport:
+    results: list[tuple[Action, Outcome]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[tuple[Action, Outcome]]:
+        return [(a, o) for a, o in self.results if not o.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def count(self, status: OutcomeStatus) -> int:
+        return sum(1 for _, outcome in self.results if outcome.status is status)
+
+
+async def apply_plan(
+    plan: Plan,
+    providers: Mapping[str, Provider],
+    journal: Journal,
+    listener: Listener | None = None,
+) -> ApplyReport:
+    report = ApplyReport()
+    outcomes: dict[str, Outcome] = {}
+    in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def run(action: Action) -> None:
+        blocked = [d for d in action.depends_on if d in outcomes and not outcomes[d].ok]
+        if blocked:
+            outcome = Outcome(status=OutcomeStatus.SKIPPED,
+                              message=f"skipped: depends on failed {', '.join(blocked)}")
+        else:
+            async with in_flight:
+                outcome = await execute_one(action, providers[action.provider], journal)
+        outcomes[action.id] = outcome
+        report.results.append((action, outcome))
+        if listener is not None:
+            listener(action, outcome)
+
+    for _, phase_actions in groupby(plan.actions, key=lambda a: a.phase):
+        batch = list(phase_actions)
+        await _run_respecting_dependencies(batch, run)
+    order = {action.id: index for index, action in enumerate(plan.actions)}
+    report.results.sort(key=lambda pair: order[pair[0].id])
+    return report
+
+
+async def _run_respecting_dependencies(
+    batch: Sequence[Action], run: Callable[[Action], object]
+) -> None:
+    """Runs one phase concurrently; an action waits for same-phase actions it depends on."""
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(action: Action) -> None:
+        for dep in action.depends_on:
+            if dep in tasks:
+                await asyncio.shield(tasks[dep])
+        result = run(action)
+        assert asyncio.iscoroutine(result)
+        await result
+
+    for action in batch:
+        tasks[action.id] = asyncio.ensure_future(start(action))
+    await asyncio.gather(*tasks.values())
+
+
+async def execute_one(action: Action, provider: Provider, journal: Journal) -> Outcome:
+    """Journal, send, journal. Never raises for a vendor failure: it becomes an outcome."""
+    journal.started(action)
+    try:
+        outcome = await provider.execute(action)
+    except VendorError as error:
+        outcome = await _after_lost_call(action, provider, error)
+        if outcome is None:
+            return Outcome(status=OutcomeStatus.FAILED,
+                           message=f"outcome unknown ({REDACTOR.text(str(error))}); "
+                                   "left in doubt for the next plan to check")
+    journal.finished(action, outcome)
+    return outcome
+
+
+async def _after_lost_call(action: Action, provider: Provider, error: VendorError) -> Outcome | None:
+    """A call failed in transit. Did it happen? None when nobody can tell yet."""
+    message = REDACTOR.text(str(error))
+    if error.code != "transport" or action.repeatable:
+        return Outcome(status=OutcomeStatus.FAILED, message=message)
+    try:
+        seen = await provider.confirm(action)
+    except VendorError:
+        seen = None
+    if seen is True:
+        return Outcome(status=OutcomeStatus.SUCCEEDED,
+                       message=f"response lost ({message}), change confirmed at the vendor")
+    if seen is False:
+        return Outcome(status=OutcomeStatus.FAILED,
+                       message=f"{message}; the vendor shows no change, the next plan retries")
+    return None

@@ -1,0 +1,295 @@
+"""The `reconciler` command: parsing and printing only; the work is in `pipeline`.
+
+Exit codes are decided here, once: 0 success / in sync, 1 error or failed action,
+2 changes present (`plan --detailed-exitcode`, `drift`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
+from reconciler.journal import Journal
+from reconciler.lock import apply_lock
+from reconciler.model import Action, Outcome, Plan
+from reconciler.pipeline import Session, load_desired
+from reconciler.render.json import read_plan, render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import action_line, render_requests, render_text
+from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
+from reconciler.secrets import REDACTOR, RedactingFilter
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+T = TypeVar("T")
+
+log = logging.getLogger("reconciler")
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(REDACTOR.text(message), err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    """Runs async work; every project error becomes a clean message and exit 1."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(REDACTOR.text(str(problem)), err=True)
+        sys.exit(EXIT_ERROR)
+    except ReconcilerError as error:
+        _fail(f"error: {error}")
+
+
+def _sandbox(enabled: bool) -> InProcessSandbox | None:
+    return InProcessSandbox(DEFAULT_STATE_DIR) if enabled else None
+
+
+def _print_plan(plan: Plan, output: str, verbose: bool = False) -> None:
+    if output == "json":
+        click.echo(render_json(plan), nl=False)
+    elif output == "markdown":
+        click.echo(render_markdown(plan), nl=False)
+    else:
+        click.echo(REDACTOR.text(render_text(plan, verbose=verbose)), nl=False)
+
+
+def _progress(action: Action, outcome: Outcome) -> None:
+    detail = f" ({outcome.message})" if outcome.message else ""
+    click.echo(REDACTOR.text(f"{outcome.status.value:>9}: {action_line(action)}{detail}"), err=True)
+
+
+sandbox_option = click.option(
+    "--sandbox", is_flag=True,
+    help="Run against the built-in simulators (state kept in .reconciler/sandbox/).")
+journal_option = click.option(
+    "--journal", "journal_path", type=click.Path(path_type=Path), default=DEFAULT_JOURNAL,
+    show_default=True, help="Journal file (SQLite).")
+removals_option = click.option(
+    "--max-removals", type=click.IntRange(min=0), default=None,
+    help="Refuse plans removing more grants than this per provider (default: YAML, else 25).")
+output_option = click.option(
+    "--output", "-o", type=click.Choice(["text", "json", "markdown"]), default="text",
+    show_default=True, help="Plan format on stdout; logs and progress go to stderr.")
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
+
+
+@click.group()
+@click.version_option(package_name="reconciler")
+def main() -> None:
+    """Declarative, GitOps-style reconciliation of software license assignments."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+def validate(paths: Sequence[str]) -> None:
+    """Checks desired-state files; contacts no vendor."""
+    try:
+        desired = load_desired(paths)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_ERROR)
+    grants = sum(len(p.grants) for p in desired.providers.values())
+    click.echo(f"valid: {len(desired.paths)} file(s), {len(desired.providers)} provider(s), "
+               f"{grants} grant(s)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@sandbox_option
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Save the plan (JSON).")
+@output_option
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when no changes, 2 when there are changes, 1 on error.")
+@removals_option
+@journal_option
+@verbose_option
+def plan(paths: Sequence[str], sandbox: bool, out: Path | None, output: str,
+         detailed_exitcode: bool, max_removals: int | None, journal_path: Path,
+         verbose: bool) -> None:
+    """Reads current state, diffs it with the YAML, prints the ordered plan."""
+    _setup_logging(verbose)
+
+    async def work() -> Plan:
+        desired = load_desired(paths)
+        with Journal(journal_path) as journal:
+            async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+                return await session.plan(journal, max_removals=max_removals)
+
+    result = _run(work)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_json(result), encoding="utf-8")
+        click.echo(f"plan saved to {out}", err=True)
+    _print_plan(result, output, verbose)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@sandbox_option
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--dry-run", is_flag=True, help="Print every request; send nothing that changes.")
+@removals_option
+@journal_option
+@verbose_option
+def apply(targets: Sequence[str], sandbox: bool, auto_approve: bool, dry_run: bool,
+          max_removals: int | None, journal_path: Path, verbose: bool) -> None:
+    """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go."""
+    _setup_logging(verbose)
+    saved = _saved_plan(targets)
+
+    async def work() -> bool:
+        if saved is not None:
+            desired = load_desired(list(saved.config_paths))
+        else:
+            desired = load_desired(targets)
+        with Journal(journal_path) as journal:
+            async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+                if saved is not None:
+                    await session.check_fresh(saved)
+                    chosen = saved
+                else:
+                    chosen = await session.plan(journal, max_removals=max_removals)
+                if dry_run:
+                    click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
+                    return True
+                if not chosen.actions:
+                    click.echo(render_text(chosen), nl=False)
+                    return True
+                if saved is None and not auto_approve:
+                    click.echo(REDACTOR.text(render_text(chosen)), nl=False)
+                    _confirm_or_refuse()
+                with apply_lock(journal_path):
+                    report = await session.apply(chosen, journal, _progress)
+        total = len(report.results)
+        click.echo(f"Apply finished: {total - len(report.failed)} of {total} actions done, "
+                   f"{len(report.failed)} failed or skipped.", err=True)
+        return report.ok
+
+    ok = _run(work)
+    sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+def _saved_plan(targets: Sequence[str]) -> Plan | None:
+    """A single JSON argument is a saved plan; anything else is desired-state paths."""
+    if len(targets) != 1 or not targets[0].endswith(".json"):
+        return None
+    path = Path(targets[0])
+    try:
+        return read_plan(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        _fail(f"error: cannot read plan file {path}: {error.strerror}")
+    except ValueError as error:
+        _fail(f"error: {path} is not a reconciler plan file: {str(error).splitlines()[0]}")
+
+
+def _confirm_or_refuse() -> None:
+    if not sys.stdin.isatty():
+        _fail("error: refusing to apply without --auto-approve: stdin is not a terminal. "
+              "Review the plan, then re-run with --auto-approve (or apply a saved plan file).")
+    if not click.confirm("Apply these changes?", default=False):
+        _fail("apply cancelled; nothing was changed")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@sandbox_option
+@output_option
+@journal_option
+@verbose_option
+def drift(paths: Sequence[str], sandbox: bool, output: str, journal_path: Path,
+          verbose: bool) -> None:
+    """Scheduled check: exit 0 in sync, 2 drifted (differences printed), 1 error."""
+    _setup_logging(verbose)
+
+    async def work() -> Plan:
+        desired = load_desired(paths)
+        with Journal(journal_path) as journal:
+            async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+                return await session.plan(journal, max_removals=10**9)
+
+    result = _run(work)
+    _print_plan(result, output, verbose)
+    if result.has_changes:
+        if output == "text":
+            click.echo(f"drift: {len(result.actions)} difference(s) from the desired state",
+                       err=True)
+        sys.exit(EXIT_CHANGES)
+
+
+@main.command("journal")
+@journal_option
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def journal_command(journal_path: Path, limit: int, as_json: bool) -> None:
+    """Lists recent journal entries (every vendor-changing call, before and after)."""
+    if not journal_path.exists():
+        _fail(f"error: no journal at {journal_path}")
+    with Journal(journal_path) as journal:
+        for entry in journal.recent(limit):
+            if as_json:
+                row: dict[str, Any] = {k: v for k, v in entry.__dict__.items()
+                                       if k != "action_json"}
+                click.echo(json.dumps(row, sort_keys=True))
+                continue
+            outcome = entry.outcome or ""
+            vendor = f" vendor-id={entry.vendor_request_id}" if entry.vendor_request_id else ""
+            message = f"  {entry.message}" if entry.message else ""
+            click.echo(f"{entry.seq:>5} {entry.at} {entry.event:<8} {outcome:<9} "
+                       f"{entry.action_id}{vendor}{message}")
+
+
+@main.group()
+def sandbox() -> None:
+    """The built-in vendor simulators."""
+
+
+@sandbox.command("reset")
+def sandbox_reset() -> None:
+    """Restores every simulator's documented seed state (.reconciler/sandbox/)."""
+    names = InProcessSandbox(DEFAULT_STATE_DIR).reset()
+    click.echo(f"sandbox reset: {', '.join(names)}")
+
+
+@sandbox.command("serve")
+@click.argument("paths", nargs=-1)
+@click.option("--env-file", type=click.Path(path_type=Path), help="Also write the exports here.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+def sandbox_serve(paths: Sequence[str], env_file: Path | None, host: str) -> None:
+    """Serves the simulators over HTTP and prints the environment that points at them.
+
+    PATHS (default: examples/desired-state) are read only to learn which environment
+    variables the YAML names for base URLs and credentials.
+    """
+    from reconciler.sandbox.serve import serve
+
+    chosen = list(paths) or ["examples/desired-state"]
+    try:
+        desired = load_desired(chosen)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_ERROR)
+    serve(desired, host=host, env_file=env_file, echo=click.echo)

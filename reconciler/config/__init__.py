@@ -1,0 +1,1 @@
+"""Loading the desired-state YAML, with file:line provenance for every value."""

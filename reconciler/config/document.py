@@ -1,0 +1,97 @@
+"""The desired-state document as pydantic models: the YAML format's one definition.
+
+The same models validate files and generate the JSON Schema editors use, so
+the format cannot drift from its schema. Vendor connection settings are kept as
+a raw mapping here and validated by the provider's own model in the loader,
+because this module must not know any vendor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from reconciler.model import SUBJECT_KINDS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LicenseSpec(Strict):
+    """A license with details; a bare string in YAML means `{id: <string>}`."""
+
+    id: str = Field(min_length=1, description="License id: a pack, SKU, code, license name...")
+    quantity: int | None = Field(default=None, ge=0, description="For allocations: a count")
+    expires: dt.date | None = Field(default=None, description="Scheduled removal date")
+    attrs: dict[str, Any] = Field(default_factory=dict, description="Vendor detail")
+
+
+class SubjectEntry(Strict):
+    """One subject, named by its kind (`entity: store-001`), and its complete license list."""
+
+    user: str | None = None
+    device: str | None = None
+    organization: str | None = None
+    tenant: str | None = None
+    group: str | None = None
+    entity: str | None = None
+    client: str | None = None
+    protected: bool = Field(default=False, description="Never remove a license from it")
+    attrs: dict[str, Any] = Field(default_factory=dict, description="Vendor detail")
+    licenses: list[str | LicenseSpec] = Field(
+        default_factory=list,
+        description="The complete list: anything else it holds is removed (unless protected)",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SubjectEntry:
+        named = [kind for kind in SUBJECT_KINDS if getattr(self, kind) is not None]
+        if len(named) != 1:
+            raise ValueError(
+                "a subject needs exactly one of "
+                + ", ".join(SUBJECT_KINDS)
+                + (f" (got {', '.join(named)})" if named else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in SUBJECT_KINDS if getattr(self, kind) is not None)
+
+    @property
+    def subject_id(self) -> str:
+        value = getattr(self, self.kind)
+        assert isinstance(value, str)
+        return value
+
+
+class PoolSettings(Strict):
+    prune: bool = Field(
+        default=False, description="Make the whole pool authoritative: remove undeclared holders"
+    )
+    unit_price: float | None = Field(default=None, ge=0, description="Price per seat, for cost")
+
+
+class LimitsSpec(Strict):
+    max_removals: int | None = Field(default=None, ge=0, description="Refuse bigger plans")
+    rate_limit: float | None = Field(default=None, gt=0, description="Calls per second")
+    concurrency: int | None = Field(default=None, ge=1, description="Calls in flight")
+
+
+class ProviderBlock(Strict):
+    connection: dict[str, Any] | None = Field(
+        default=None, description="Vendor settings; secrets are named by *_env variables"
+    )
+    limits: LimitsSpec | None = None
+    pools: dict[str, PoolSettings] = Field(default_factory=dict)
+    subjects: list[SubjectEntry] = Field(default_factory=list)
+
+
+class Document(Strict):
+    """A desired-state file (or one `---` document of it)."""
+
+    version: int = Field(default=1, ge=1, le=1)
+    providers: dict[str, ProviderBlock] = Field(default_factory=dict)

@@ -1,0 +1,347 @@
+"""Loads desired-state files into one `DesiredState`, or a list of `file:line` problems.
+
+Everything a file can get wrong is found here, before any vendor is contacted:
+YAML syntax, unknown keys (with a "did you mean"), wrong types, unknown
+providers, bad connection settings, duplicate subjects or licenses, and
+conflicting settings across files. All problems are collected, not just the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from reconciler.config.document import Document, LicenseSpec, ProviderBlock, SubjectEntry
+from reconciler.config.yamlsource import DataPath, SourceDocument, read_documents
+from reconciler.errors import ConfigError, Problem
+from reconciler.model import (
+    DesiredState,
+    Grant,
+    Limits,
+    Location,
+    PoolDecl,
+    ProviderDesired,
+    Subject,
+    SubjectDecl,
+)
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What the loader needs to know about a provider, handed in as data."""
+
+    connection_model: type[BaseModel]
+    subject_kinds: frozenset[str]
+    pool_of: Callable[[Subject, str, Mapping[str, Any]], str]
+
+
+def discover(paths: Iterable[str]) -> tuple[list[Path], list[Problem]]:
+    """Expands directories into their YAML files, sorted for determinism."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            if not files:
+                problems.append(Problem(Location(file=raw, line=1), "no *.yaml or *.yml files"))
+            found.extend(files)
+        elif path.is_file():
+            found.append(path)
+        else:
+            problems.append(Problem(Location(file=raw, line=1), "no such file or directory"))
+    unique = list(dict.fromkeys(found))
+    return unique, problems
+
+
+def load(paths: Iterable[str], providers: Mapping[str, ProviderSpec]) -> DesiredState:
+    """Reads, validates and merges every file; raises ConfigError with all problems."""
+    files, problems = discover(paths)
+    documents: list[tuple[SourceDocument, Document]] = []
+    for file in files:
+        sources, read_problems = read_documents(file, display=str(file))
+        problems.extend(read_problems)
+        for source in sources:
+            document = _validate(source, problems)
+            if document is not None:
+                documents.append((source, document))
+    merged = _merge(documents, providers, problems)
+    if problems:
+        raise ConfigError(_sorted_unique(problems))
+    return DesiredState(providers=merged, paths=tuple(str(f) for f in files))
+
+
+# ---- validation of one document ---------------------------------------------------------
+def _validate(source: SourceDocument, problems: list[Problem]) -> Document | None:
+    if source.data is None:
+        return None
+    if not isinstance(source.data, dict):
+        problems.append(Problem(source.location(()), "a desired-state document must be a mapping"))
+        return None
+    try:
+        return Document.model_validate(source.data)
+    except ValidationError as error:
+        problems.extend(_problems_from(error, source, Document))
+        return None
+
+
+def _problems_from(
+    error: ValidationError, source: SourceDocument, model: type[BaseModel], prefix: DataPath = ()
+) -> list[Problem]:
+    found: list[Problem] = []
+    for detail in error.errors():
+        path = _data_path(source.data, prefix, detail["loc"])
+        at = _value_at(source.data, path)
+        if detail["type"] in {"string_type"} and isinstance(at, dict):
+            continue  # the mapping branch of `str | LicenseSpec` reports the real problem
+        location = source.location(path)
+        where = ".".join(str(p) for p in path[len(prefix):]) or "document"
+        if detail["type"] == "extra_forbidden":
+            key = str(path[-1]) if path else "?"
+            hint = _did_you_mean(key, _allowed_keys(model, source.data, path))
+            found.append(Problem(location, f"unknown key '{key}'{hint}"))
+            continue
+        message = detail["msg"].removeprefix("Value error, ")
+        found.append(Problem(location, f"{where}: {message}"))
+    return found
+
+
+def _data_path(data: Any, prefix: DataPath, loc: tuple[Any, ...]) -> DataPath:
+    """Maps a pydantic error location onto the data, dropping union-branch tags."""
+    path: list[str | int] = list(prefix)
+    node = _value_at(data, tuple(prefix))
+    for part in loc:
+        if isinstance(node, dict) and str(part) in node:
+            path.append(str(part))
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and part not in ("str", "LicenseSpec", "function-after"):
+            path.append(str(part))
+            node = None
+    return tuple(path)
+
+
+def _value_at(data: Any, path: DataPath) -> Any:
+    node = data
+    for part in path:
+        if isinstance(node, dict) and str(part) in node:
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+_NESTED: dict[str, type[BaseModel]] = {
+    "providers": ProviderBlock,
+    "subjects": SubjectEntry,
+    "licenses": LicenseSpec,
+}
+
+
+def _allowed_keys(model: type[BaseModel], data: Any, path: DataPath) -> list[str]:
+    """The keys allowed where an unknown key was found, for the "did you mean" hint."""
+    owner: type[BaseModel] = model
+    for index, part in enumerate(path[:-1]):
+        if isinstance(part, str) and part in _NESTED:
+            owner = _NESTED[part]
+        elif part == "limits":
+            from reconciler.config.document import LimitsSpec
+
+            owner = LimitsSpec
+        elif part == "pools" and index + 1 < len(path) - 1:
+            from reconciler.config.document import PoolSettings
+
+            owner = PoolSettings
+    return list(owner.model_fields)
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
+
+
+# ---- merging documents into one desired state ---------------------------------------------
+def _merge(
+    documents: list[tuple[SourceDocument, Document]],
+    providers: Mapping[str, ProviderSpec],
+    problems: list[Problem],
+) -> dict[str, ProviderDesired]:
+    builders: dict[str, _ProviderBuilder] = {}
+    for source, document in documents:
+        for name, block in document.providers.items():
+            where = source.location(("providers", name))
+            spec = providers.get(name)
+            if spec is None:
+                hint = _did_you_mean(name, sorted(providers))
+                problems.append(Problem(where, f"unknown provider '{name}'{hint}"))
+                continue
+            builder = builders.setdefault(name, _ProviderBuilder(name, spec))
+            builder.add(source, block, problems)
+    return {name: builder.finish(problems) for name, builder in sorted(builders.items())}
+
+
+class _ProviderBuilder:
+    """Accumulates one provider's declarations across files, catching conflicts."""
+
+    def __init__(self, name: str, spec: ProviderSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self.connection: dict[str, Any] | None = None
+        self.connection_at: Location | None = None
+        self.limits: Limits = Limits()
+        self.limits_at: Location | None = None
+        self.pools: dict[str, PoolDecl] = {}
+        self.subjects: dict[tuple[str, str], SubjectDecl] = {}
+        self.grants: dict[tuple[str, ...], Grant] = {}
+
+    def add(self, source: SourceDocument, block: ProviderBlock, problems: list[Problem]) -> None:
+        base: DataPath = ("providers", self.name)
+        if block.connection is not None:
+            self._add_connection(source, block.connection, base, problems)
+        if block.limits is not None:
+            at = source.location((*base, "limits"))
+            if self.limits_at is not None:
+                problems.append(Problem(at, f"limits for '{self.name}' already set at "
+                                            f"{self.limits_at}"))
+            else:
+                self.limits_at = at
+                given = block.limits.model_dump(exclude_none=True)
+                self.limits = self.limits.model_copy(update=given)
+        for pool_id, settings in block.pools.items():
+            at = source.location((*base, "pools", pool_id))
+            previous = self.pools.get(pool_id)
+            if previous is not None:
+                problems.append(Problem(at, f"pool '{pool_id}' of '{self.name}' is already "
+                                            f"configured at {previous.source}"))
+                continue
+            self.pools[pool_id] = PoolDecl(
+                id=pool_id, prune=settings.prune, unit_price=settings.unit_price, source=at
+            )
+        for index, entry in enumerate(block.subjects):
+            self._add_subject(source, entry, (*base, "subjects", index), problems)
+
+    def _add_connection(
+        self,
+        source: SourceDocument,
+        connection: dict[str, Any],
+        base: DataPath,
+        problems: list[Problem],
+    ) -> None:
+        at = source.location((*base, "connection"))
+        if self.connection is not None:
+            problems.append(Problem(at, f"connection for '{self.name}' is already set at "
+                                        f"{self.connection_at}"))
+            return
+        try:
+            model = self.spec.connection_model.model_validate(connection)
+        except ValidationError as error:
+            problems.extend(
+                _connection_problems(error, source, (*base, "connection"), self.spec)
+            )
+            return
+        self.connection = model.model_dump(mode="json", exclude_unset=False)
+        self.connection_at = at
+
+    def _add_subject(
+        self, source: SourceDocument, entry: SubjectEntry, path: DataPath, problems: list[Problem]
+    ) -> None:
+        at = source.location(path)
+        kind_at = source.location((*path, entry.kind))
+        if entry.kind not in self.spec.subject_kinds:
+            allowed = ", ".join(sorted(self.spec.subject_kinds))
+            problems.append(Problem(kind_at, f"'{self.name}' has no subjects of kind "
+                                             f"'{entry.kind}' (it manages: {allowed})"))
+            return
+        subject = Subject(kind=entry.kind, id=entry.subject_id)  # type: ignore[arg-type]
+        previous = self.subjects.get((subject.kind, subject.id))
+        if previous is not None:
+            problems.append(Problem(at, f"{subject} is declared twice for '{self.name}' "
+                                        f"(first at {previous.source})"))
+            return
+        self.subjects[(subject.kind, subject.id)] = SubjectDecl(
+            subject=subject, protected=entry.protected, attrs=entry.attrs, source=at
+        )
+        for index, license in enumerate(entry.licenses):
+            spec = LicenseSpec(id=license) if isinstance(license, str) else license
+            license_at = source.location((*path, "licenses", index))
+            attrs = {**entry.attrs, **spec.attrs}
+            try:
+                pool = self.spec.pool_of(subject, spec.id, attrs)
+            except (KeyError, ValueError) as error:
+                problems.append(Problem(license_at, f"{subject}: {error}"))
+                continue
+            grant = Grant(
+                provider=self.name,
+                pool=pool,
+                subject=subject,
+                license=spec.id,
+                quantity=spec.quantity,
+                expires=spec.expires,
+                attrs=attrs,
+                source=license_at,
+            )
+            if grant.key in self.grants:
+                problems.append(Problem(license_at, f"{subject} lists '{spec.id}' twice "
+                                                    f"(first at {self.grants[grant.key].source})"))
+                continue
+            self.grants[grant.key] = grant
+
+    def finish(self, problems: list[Problem]) -> ProviderDesired:
+        connection = self.connection
+        if connection is None:
+            try:
+                connection = self.spec.connection_model.model_validate({}).model_dump(mode="json")
+            except ValidationError as error:
+                first = next(iter(self.subjects.values()), None)
+                missing = ", ".join(str(d["loc"][0]) for d in error.errors())
+                problems.append(Problem(first.source if first else None,
+                                        f"provider '{self.name}' has no connection block "
+                                        f"(needs: {missing})"))
+                connection = {}
+        return ProviderDesired(
+            provider=self.name,
+            connection=connection,
+            grants=tuple(sorted(self.grants.values(), key=lambda g: g.key)),
+            subjects=tuple(sorted(self.subjects.values(), key=lambda s: (s.subject.kind,
+                                                                          s.subject.id))),
+            pools=tuple(sorted(self.pools.values(), key=lambda p: p.id)),
+            limits=self.limits,
+            source=self.connection_at,
+        )
+
+
+def _connection_problems(
+    error: ValidationError, source: SourceDocument, base: DataPath, spec: ProviderSpec
+) -> list[Problem]:
+    found: list[Problem] = []
+    for detail in error.errors():
+        path = (*base, *(str(p) for p in detail["loc"]))
+        location = source.location(path)
+        key = str(detail["loc"][-1]) if detail["loc"] else "connection"
+        if detail["type"] == "extra_forbidden":
+            hint = _did_you_mean(key, list(spec.connection_model.model_fields))
+            found.append(Problem(location, f"unknown connection setting '{key}'{hint}"))
+        elif detail["type"] == "missing":
+            found.append(Problem(location, f"connection setting '{key}' is required"))
+        else:
+            found.append(Problem(location, f"connection.{key}: {detail['msg']}"))
+    return found
+
+
+def _sorted_unique(problems: list[Problem]) -> list[Problem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.location.file if p.location else "",
+                                         p.location.line if p.location else 0))

@@ -1,0 +1,61 @@
+"""One small hierarchy of errors, each mapped to an exit code once, in `cli.py`.
+
+Messages must be safe to print: providers raise them with secrets already
+masked, and the CLI passes every message through the redactor again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.model import Location
+
+
+class ReconcilerError(Exception):
+    """Anything the tool reports to a user instead of a traceback."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem with the desired state, printed as `path:line: message`."""
+
+    location: Location | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.location is None:
+            return self.message
+        return f"{self.location}: {self.message}"
+
+
+class ConfigError(ReconcilerError):
+    """The desired state is invalid; nothing was sent to any vendor."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class CapacityError(ConfigError):
+    """The end state would need more seats than a pool has."""
+
+
+class SafetyError(ReconcilerError):
+    """A guard rail refused the plan (too many removals, ...)."""
+
+
+class StalePlanError(ReconcilerError):
+    """The vendor state or the YAML changed since the plan was made."""
+
+
+class VendorError(ReconcilerError):
+    """A vendor rejected a call or answered in a way we cannot use."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
+class LockedError(ReconcilerError):
+    """Another apply holds the journal's lock."""

@@ -1,0 +1,153 @@
+"""Append-only record of every vendor-changing call, written before and after it runs.
+
+SQLite in WAL mode with `synchronous=FULL`, so a row is on disk before the call
+it announces is sent: after a crash, a `started` row without a matching
+`finished` row is exactly the set of calls whose fate is unknown. Rows are never
+updated; a later row supersedes an earlier one for the same action.
+
+Rows hold no secrets: the request digest is a hash of the (already redacted)
+preview, and messages pass through the redactor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.model import Action, Outcome
+from reconciler.secrets import REDACTOR
+
+DEFAULT_PATH = Path(".reconciler") / "journal.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    event TEXT NOT NULL,           -- started | finished | resolved
+    outcome TEXT,                  -- succeeded | already | pending | failed | executed | rejected
+    request_digest TEXT NOT NULL,
+    vendor_request_id TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    action_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_action ON entries(action_id, seq);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    at: str
+    run_id: str
+    action_id: str
+    provider: str
+    event: str
+    outcome: str | None
+    request_digest: str
+    vendor_request_id: str | None
+    message: str
+    action_json: str
+
+    def action(self) -> Action:
+        return Action.model_validate_json(self.action_json)
+
+
+def request_digest(action: Action) -> str:
+    encoded = json.dumps(action.request.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(encoded.encode()).hexdigest()[:16]
+
+
+class Journal:
+    """One journal file; safe to open from several processes (SQLite locking)."""
+
+    def __init__(self, path: Path = DEFAULT_PATH) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self.run_id = uuid.uuid4().hex[:12]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _append(self, action: Action, event: str, outcome: str | None, message: str = "",
+                vendor_request_id: str | None = None) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO entries (at, run_id, action_id, provider, event, outcome, "
+                "request_digest, vendor_request_id, message, action_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, self.run_id, action.id, action.provider, event, outcome,
+                 request_digest(action), vendor_request_id, REDACTOR.text(message),
+                 REDACTOR.text(action.model_dump_json())),
+            )
+
+    def started(self, action: Action) -> None:
+        """Must be called (and return) before the call is sent."""
+        self._append(action, "started", None)
+
+    def finished(self, action: Action, outcome: Outcome) -> None:
+        self._append(action, "finished", outcome.status.value, outcome.message,
+                     outcome.vendor_request_id)
+
+    def resolved(self, action: Action, outcome: str, message: str = "",
+                 vendor_request_id: str | None = None) -> None:
+        """Records what a later check found: an in-doubt or pending call's real fate."""
+        self._append(action, "resolved", outcome, message, vendor_request_id)
+
+    def recent(self, limit: int = 50) -> list[Entry]:
+        rows = self._db.execute(
+            "SELECT * FROM entries ORDER BY seq DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [Entry(*row) for row in reversed(rows)]
+
+    def latest_per_action(self) -> dict[str, Entry]:
+        """The newest row of every action ever journaled."""
+        rows = self._db.execute(
+            "SELECT e.* FROM entries e JOIN (SELECT action_id, MAX(seq) AS seq FROM entries "
+            "GROUP BY action_id) last ON e.seq = last.seq ORDER BY e.seq"
+        ).fetchall()
+        return {row[3]: Entry(*row) for row in rows}
+
+    def in_doubt(self) -> list[Entry]:
+        """Calls that started but never finished: a crash hit them mid-flight."""
+        return [e for e in self.latest_per_action().values() if e.event == "started"]
+
+    def pending(self) -> list[Entry]:
+        """Calls an async vendor accepted and has not yet carried out or rejected."""
+        return [e for e in self.latest_per_action().values() if e.outcome == "pending"]
+
+    def rows(self) -> list[dict[str, Any]]:
+        cursor = self._db.execute("SELECT * FROM entries ORDER BY seq")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,292 @@
+"""The vendor-neutral vocabulary every stage speaks: grants, changes, actions, plans.
+
+Everything here is an immutable pydantic model so that a plan can be saved,
+reloaded and applied exactly as it was reviewed (Terraform's "the plan is data").
+No vendor is named in this module; providers translate to and from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SubjectKind = Literal["user", "device", "organization", "tenant", "group", "entity", "client"]
+SUBJECT_KINDS: tuple[str, ...] = (
+    "user",
+    "device",
+    "organization",
+    "tenant",
+    "group",
+    "entity",
+    "client",
+)
+
+
+class Frozen(BaseModel):
+    """Base for value objects: immutable and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Location(Frozen):
+    """Where a declaration came from, so every error can say `file:line`."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Subject(Frozen):
+    """Who holds a license: a user, a device, a tenant, ..."""
+
+    kind: SubjectKind
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+GrantKey = tuple[str, str, str, str, str]
+"""(provider, pool, subject kind, subject id, license): identity of a grant."""
+
+
+class Grant(Frozen):
+    """One license held by one subject, drawn from one pool.
+
+    `quantity` is set for allocations (counts, not seats); `expires` schedules a
+    removal; `attrs` carries vendor detail that is part of the desired value (for
+    example disabled service plans). `source` is provenance, not identity.
+    """
+
+    provider: str
+    pool: str
+    subject: Subject
+    license: str
+    quantity: int | None = None
+    expires: dt.date | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    source: Location | None = None
+
+    @property
+    def key(self) -> GrantKey:
+        return (self.provider, self.pool, self.subject.kind, self.subject.id, self.license)
+
+    @property
+    def units(self) -> int:
+        """Seats this grant consumes from its pool."""
+        return 1 if self.quantity is None else self.quantity
+
+    def value(self) -> dict[str, Any]:
+        """The comparable part of a grant: what a difference in it would change."""
+        return {"quantity": self.quantity, "expires": self.expires, "attrs": self.attrs}
+
+
+class PoolState(Frozen):
+    """Where seats come from, as the vendor reports it now."""
+
+    provider: str
+    id: str
+    name: str = ""
+    capacity: int | None = None
+    used: int = 0
+    unit: Literal["seats", "quantity"] = "seats"
+
+
+class PendingChange(Frozen):
+    """A change the vendor accepted but has not carried out yet (async vendors)."""
+
+    provider: str
+    key: GrantKey
+    direction: Literal["add", "remove", "update"]
+    request_id: str
+    description: str
+
+
+class CurrentState(Frozen):
+    """The facts one provider read: live grants, pools, and a digest per scope read.
+
+    A fingerprint is a digest of one scope's raw data (a pack, a license, a tenant);
+    `apply PLANFILE` re-reads and compares them to refuse a stale plan.
+    """
+
+    provider: str
+    grants: tuple[Grant, ...] = ()
+    pools: tuple[PoolState, ...] = ()
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+    pending: tuple[PendingChange, ...] = ()
+
+
+class ChangeKind(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    UPDATE = "update"
+
+
+class Change(Frozen):
+    """One grant to add, remove or update, and why."""
+
+    kind: ChangeKind
+    before: Grant | None = None
+    after: Grant | None = None
+    reason: str
+
+    @property
+    def grant(self) -> Grant:
+        chosen = self.after if self.after is not None else self.before
+        assert chosen is not None, "a change has a before or an after"
+        return chosen
+
+    @property
+    def seat_delta(self) -> int:
+        before = self.before.units if self.before is not None else 0
+        after = self.after.units if self.after is not None else 0
+        return after - before
+
+
+Verb = Literal["assign", "remove", "release", "allocate", "update"]
+
+
+class RequestPreview(Frozen):
+    """The HTTP call an action makes, with every secret already masked."""
+
+    method: str
+    url: str
+    body: Any = None
+
+
+class Action(Frozen):
+    """One vendor call (or one batch call) that carries out one or more changes.
+
+    `phase` orders actions (lower first); `frees` marks an action that returns seats
+    to its pool, so takes in that pool can wait for it. `repeatable` is the
+    provider's word on whether sending the call twice is harmless: retry and crash
+    recovery read it instead of guessing.
+    """
+
+    id: str
+    verb: Verb
+    provider: str
+    pool: str
+    subject: Subject
+    license: str
+    phase: int
+    frees: bool = False
+    seat_delta: int = 0
+    depends_on: tuple[str, ...] = ()
+    reason: str
+    request: RequestPreview
+    changes: tuple[Change, ...] = ()
+    repeatable: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PoolSummary(Frozen):
+    provider: str
+    pool: str
+    capacity: int | None
+    used_before: int
+    used_after: int
+    seat_delta: int
+    unit_price: float | None = None
+
+
+class Summary(Frozen):
+    counts: dict[str, int]
+    pools: tuple[PoolSummary, ...] = ()
+    protected_skips: int = 0
+    pending: int = 0
+
+
+class Plan(Frozen):
+    """An ordered, reviewable, replayable list of actions.
+
+    `config_digest` and `fingerprints` pin the inputs it was made from, so applying
+    it later can refuse when the YAML or the vendor state moved underneath it.
+    """
+
+    format_version: int = 1
+    config_digest: str
+    config_paths: tuple[str, ...] = ()
+    fingerprints: dict[str, dict[str, str]] = Field(default_factory=dict)
+    summary: Summary
+    actions: tuple[Action, ...] = ()
+    pending: tuple[PendingChange, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+
+class OutcomeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    ALREADY = "already"
+    PENDING = "pending"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Outcome(Frozen):
+    """What happened when an action ran."""
+
+    status: OutcomeStatus
+    message: str = ""
+    vendor_request_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (
+            OutcomeStatus.SUCCEEDED,
+            OutcomeStatus.ALREADY,
+            OutcomeStatus.PENDING,
+        )
+
+
+class SubjectDecl(Frozen):
+    """A subject the desired state names; naming it makes its license list complete."""
+
+    subject: Subject
+    protected: bool = False
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    source: Location | None = None
+
+
+class PoolDecl(Frozen):
+    """Settings the desired state gives a pool: ownership and price."""
+
+    id: str
+    prune: bool = False
+    unit_price: float | None = None
+    source: Location | None = None
+
+
+class Limits(Frozen):
+    """How hard reconciler may push one vendor."""
+
+    max_removals: int = 25
+    rate_limit: float = 10.0
+    concurrency: int = 8
+
+
+class ProviderDesired(Frozen):
+    """Everything the YAML says about one provider."""
+
+    provider: str
+    connection: dict[str, Any] = Field(default_factory=dict)
+    grants: tuple[Grant, ...] = ()
+    subjects: tuple[SubjectDecl, ...] = ()
+    pools: tuple[PoolDecl, ...] = ()
+    limits: Limits = Field(default_factory=Limits)
+    source: Location | None = None
+
+
+class DesiredState(Frozen):
+    """The whole desired state, merged from every file given on the command line."""
+
+    providers: dict[str, ProviderDesired] = Field(default_factory=dict)
+    paths: tuple[str, ...] = ()

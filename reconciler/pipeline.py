@@ -1,0 +1,230 @@
+"""Wires the stages together: providers built from the YAML, state read, plan, apply.
+
+This is the only module that knows both the vendor-neutral core and the provider
+registry. It owns the I/O edges (HTTP clients, the sandbox, the journal); the
+planner and renderers it calls stay pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from reconciler.applier import ApplyReport, Listener, apply_plan
+from reconciler.config.loader import ProviderSpec, load
+from reconciler.errors import ConfigError, Problem, StalePlanError
+from reconciler.http import VendorHttp, new_client
+from reconciler.journal import Journal
+from reconciler.model import (
+    CurrentState,
+    DesiredState,
+    Limits,
+    PendingChange,
+    Plan,
+)
+from reconciler.planner import build_plan, config_digest
+from reconciler.providers import registry
+from reconciler.providers.base import PendingRequest, Provider
+from reconciler.sandbox.runtime import InProcessSandbox
+from reconciler.secrets import Secrets
+
+
+def provider_specs() -> dict[str, ProviderSpec]:
+    return {
+        name: ProviderSpec(
+            connection_model=cls.connection_model,
+            subject_kinds=cls.subject_kinds,
+            pool_of=cls.pool_of,
+        )
+        for name, cls in registry().items()
+    }
+
+
+def load_desired(paths: Sequence[str]) -> DesiredState:
+    return load(paths, provider_specs())
+
+
+@dataclass
+class Recovery:
+    """What the journal says must be held back or reported before planning."""
+
+    pending: list[PendingChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Session:
+    """Providers for one desired state, with their HTTP clients open."""
+
+    def __init__(
+        self,
+        desired: DesiredState,
+        *,
+        sandbox: InProcessSandbox | None = None,
+        secrets: Secrets | None = None,
+        limits_override: Mapping[str, Limits] | None = None,
+    ) -> None:
+        self.desired = desired
+        self.sandbox = sandbox
+        self.secrets = secrets or Secrets()
+        self.providers: dict[str, Provider] = {}
+        self._clients: list[httpx.AsyncClient] = []
+        self._limits_override = dict(limits_override or {})
+
+    async def __aenter__(self) -> Session:
+        self.open()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    def open(self) -> None:
+        classes = registry()
+        problems: list[Problem] = []
+        for name, desired in sorted(self.desired.providers.items()):
+            cls = classes[name]
+            connection = cls.connection_model.model_validate(desired.connection)
+            secrets = self.secrets
+            transport: httpx.AsyncBaseTransport | None = None
+            if self.sandbox is not None:
+                secrets = secrets.with_overlay(self.sandbox.overlay(name, desired.connection))
+                transport = self.sandbox.transport(name)
+                base_url = self.sandbox.base_url(name)
+            else:
+                base_url = secrets.optional(desired.connection.get("base_url_env"),
+                                            cls.default_base_url)
+            problems.extend(_missing_secrets(desired.connection, secrets, desired.source))
+            client = new_client(base_url, transport)
+            self._clients.append(client)
+            limits = self._limits_override.get(name, desired.limits)
+            self.providers[name] = cls(connection, VendorHttp(client, limits), secrets)
+        if problems:
+            raise ConfigError(problems)
+
+    async def close(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+
+    # ---- reading -------------------------------------------------------------------------
+    async def read(self, names: Sequence[str] | None = None) -> dict[str, CurrentState]:
+        """Reads every provider concurrently (each bounded by its own limits)."""
+        chosen = sorted(names if names is not None else self.providers)
+        states = await asyncio.gather(
+            *(self.providers[name].read(self.desired.providers[name]) for name in chosen)
+        )
+        return dict(zip(chosen, states, strict=True))
+
+    # ---- planning ------------------------------------------------------------------------
+    async def recover(self, journal: Journal | None) -> Recovery:
+        """Settles what earlier applies left open: calls in doubt, async requests pending."""
+        recovery = Recovery()
+        if journal is None:
+            return recovery
+        for entry in journal.in_doubt():
+            action = entry.action()
+            provider = self.providers.get(action.provider)
+            if provider is None:
+                continue
+            seen = await provider.confirm(action)
+            if seen is True:
+                journal.resolved(action, "succeeded", "confirmed at the vendor after a crash")
+                recovery.notes.append(f"{action.id}: interrupted call had taken effect")
+            elif seen is False:
+                journal.resolved(action, "not-done", "not visible at the vendor after a crash")
+                recovery.notes.append(f"{action.id}: interrupted call had no effect; "
+                                      "planned again if still needed")
+            else:
+                recovery.pending.extend(_held(action, "in doubt after a crash", entry.seq))
+                recovery.notes.append(f"{action.id}: outcome of an interrupted call is unknown; "
+                                      "held back until the vendor shows it")
+        by_provider: dict[str, list[PendingRequest]] = {}
+        for entry in journal.pending():
+            action = entry.action()
+            if action.provider in self.providers and entry.vendor_request_id:
+                by_provider.setdefault(action.provider, []).append(
+                    PendingRequest(action=action, request_id=entry.vendor_request_id))
+        for name, requests in sorted(by_provider.items()):
+            for resolution in await self.providers[name].resolve_pending(requests):
+                action = resolution.request.action
+                request_id = resolution.request.request_id
+                if resolution.status == "pending":
+                    recovery.pending.extend(_held(action, f"request {request_id} pending",
+                                                  request_id))
+                    continue
+                journal.resolved(action, resolution.status, resolution.message, request_id)
+                if resolution.status == "rejected":
+                    recovery.notes.append(f"{action.id}: request {request_id} was rejected"
+                                          f"{': ' + resolution.message if resolution.message else ''}"
+                                          "; planned again")
+        return recovery
+
+    async def plan(
+        self,
+        journal: Journal | None = None,
+        *,
+        today: dt.date | None = None,
+        max_removals: int | None = None,
+    ) -> Plan:
+        recovery = await self.recover(journal)
+        currents = await self.read()
+        return build_plan(
+            self.desired,
+            currents,
+            makers={n: p.actions for n, p in self.providers.items()},
+            checkers={n: p.check for n, p in self.providers.items()},
+            today=today or dt.date.today(),
+            max_removals=max_removals,
+            extra_pending=recovery.pending,
+            notes=recovery.notes,
+        )
+
+    async def check_fresh(self, plan: Plan) -> None:
+        """Refuses a plan whose YAML or touched vendor scopes changed since it was made."""
+        if config_digest(self.desired) != plan.config_digest:
+            raise StalePlanError(
+                "stale plan: the desired state changed since the plan was made "
+                f"(files: {', '.join(self.desired.paths)}); run `reconciler plan` again")
+        touched = sorted({action.provider for action in plan.actions})
+        currents = await self.read(touched)
+        moved: list[str] = []
+        for name in touched:
+            before = plan.fingerprints.get(name, {})
+            after = currents[name].fingerprints
+            for scope in sorted(set(before) | set(after)):
+                if before.get(scope) != after.get(scope):
+                    moved.append(f"{name} {scope}")
+        if moved:
+            raise StalePlanError("stale plan: vendor state changed since the plan was made in "
+                                 + ", ".join(moved) + "; run `reconciler plan` again")
+
+    async def apply(self, plan: Plan, journal: Journal, listener: Listener | None = None
+                    ) -> ApplyReport:
+        return await apply_plan(plan, self.providers, journal, listener)
+
+
+def _held(action: Any, description: str, request_id: object) -> list[PendingChange]:
+    direction = {"add": "add", "remove": "remove", "update": "update"}
+    return [
+        PendingChange(provider=action.provider, key=change.grant.key,
+                      direction=direction[change.kind.value],  # type: ignore[arg-type]
+                      request_id=str(request_id), description=description)
+        for change in action.changes
+    ]
+
+
+def _missing_secrets(connection: Mapping[str, Any], secrets: Secrets, where: Any) -> list[Problem]:
+    """Every `*_env` setting must name a set variable (base URLs may fall back)."""
+    problems: list[Problem] = []
+    for key, variable in sorted(connection.items()):
+        if not key.endswith("_env") or key == "base_url_env" or not isinstance(variable, str):
+            continue
+        try:
+            secrets.get(variable, where=where)
+        except ConfigError as error:
+            problems.extend(error.problems)
+    return problems

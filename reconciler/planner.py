@@ -1,0 +1,349 @@
+"""Diff, scope rules, capacity and safety checks, ordering: desired + current → Plan.
+
+Pure functions only. Providers reach this module as data and as the callables
+the pipeline hands in (`ActionMaker`), so the planner is testable without HTTP
+and never imports a vendor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import heapq
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from deepdiff import DeepDiff
+
+from reconciler.errors import CapacityError, ConfigError, Problem, SafetyError
+from reconciler.model import (
+    Action,
+    Change,
+    ChangeKind,
+    CurrentState,
+    DesiredState,
+    Grant,
+    GrantKey,
+    PendingChange,
+    Plan,
+    PoolSummary,
+    ProviderDesired,
+    Summary,
+)
+
+VERBS = ("assign", "remove", "release", "allocate", "update")
+ActionMaker = Callable[[Sequence[Change], CurrentState], list[Action]]
+Checker = Callable[[ProviderDesired, CurrentState], list[Problem]]
+
+
+@dataclass
+class Diff:
+    """The changes for one provider, and what the scope rules kept out of them."""
+
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    protected_skips: int = 0
+
+
+def config_digest(desired: DesiredState) -> str:
+    """A digest of what the YAML means (not how it is laid out: lines don't count)."""
+    payload = {
+        name: provider.model_dump(
+            mode="json",
+            exclude={"source": True, "grants": {"__all__": {"source"}},
+                     "subjects": {"__all__": {"source"}}, "pools": {"__all__": {"source"}}},
+        )
+        for name, provider in sorted(desired.providers.items())
+    }
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+# ---- diff -------------------------------------------------------------------------------
+def diff(
+    desired: ProviderDesired,
+    current: CurrentState,
+    *,
+    today: dt.date,
+    pending: Sequence[PendingChange] = (),
+) -> Diff:
+    """Key-indexed comparison of one provider's desired and current grants.
+
+    Scope rules (Argo CD-style ownership): a named subject's license list is
+    complete; a live grant on an unnamed subject is left alone unless its pool
+    is pruned; a protected subject is never removed from.
+    """
+    result = Diff()
+    live = {grant.key: grant for grant in current.grants}
+    wanted: dict[GrantKey, Grant] = {}
+    for grant in desired.grants:
+        if grant.expires is not None and grant.expires <= today:
+            result.notes.append(f"{_where(grant)}: {grant.subject} '{grant.license}' expired on "
+                                f"{grant.expires}; it is treated as not declared")
+            continue
+        wanted[grant.key] = grant
+    held_back = {change.key for change in pending}
+    named = {(d.subject.kind, d.subject.id): d for d in desired.subjects}
+    pruned = {pool.id: pool for pool in desired.pools if pool.prune}
+
+    for key, grant in wanted.items():
+        if key in held_back:
+            continue
+        before = live.get(key)
+        if before is None:
+            result.changes.append(Change(kind=ChangeKind.ADD, after=grant,
+                                         reason=f"declared at {_where(grant)}"))
+        elif before.value() != grant.value():
+            result.changes.append(Change(kind=ChangeKind.UPDATE, before=before, after=grant,
+                                         reason=_describe_update(before, grant)))
+    for key, grant in live.items():
+        if key in wanted or key in held_back:
+            continue
+        declaration = named.get((grant.subject.kind, grant.subject.id))
+        pool = pruned.get(grant.pool)
+        if declaration is None and pool is None:
+            continue  # not ours: unmanaged
+        if declaration is not None and declaration.protected:
+            result.protected_skips += 1
+            result.notes.append(f"{grant.subject} is protected ({declaration.source}): "
+                                f"keeping '{grant.license}' although it is not declared")
+            continue
+        if declaration is not None:
+            why = f"{grant.subject} is declared at {declaration.source} without '{grant.license}'"
+        else:
+            assert pool is not None
+            why = (f"pool '{grant.pool}' is pruned ({pool.source}) and {grant.subject} "
+                   "is not declared")
+        result.changes.append(Change(kind=ChangeKind.REMOVE, before=grant, reason=why))
+    result.changes.sort(key=lambda change: (change.grant.key, change.kind.value))
+    return result
+
+
+def _where(grant: Grant) -> str:
+    return str(grant.source) if grant.source else "the desired state"
+
+
+def _describe_update(before: Grant, after: Grant) -> str:
+    parts: list[str] = []
+    if before.quantity != after.quantity:
+        parts.append(f"quantity {before.quantity} → {after.quantity}")
+    if before.expires != after.expires:
+        parts.append(f"expires {before.expires or 'never'} → {after.expires or 'never'}")
+    if before.attrs != after.attrs:
+        delta = DeepDiff(before.attrs, after.attrs, ignore_order=True, verbose_level=2)
+        parts.append(f"attrs {delta.pretty() or 'changed'}".replace("\n", "; "))
+    return f"{'; '.join(parts)} (declared at {_where(after)})"
+
+
+# ---- checks -----------------------------------------------------------------------------
+def check_known_pools(desired: ProviderDesired, current: CurrentState) -> list[Problem]:
+    """Declared grants and pool settings must name pools that exist at the vendor."""
+    known = {pool.id for pool in current.pools}
+    if not known:
+        return []
+    problems: list[Problem] = []
+    listing = ", ".join(sorted(known))
+    for grant in desired.grants:
+        if grant.pool not in known:
+            problems.append(Problem(grant.source, f"{desired.provider}: unknown pool "
+                                                  f"'{grant.pool}' for {grant.subject} "
+                                                  f"(known: {listing})"))
+    for pool in desired.pools:
+        if pool.id not in known:
+            problems.append(Problem(pool.source, f"{desired.provider}: unknown pool '{pool.id}' "
+                                                 f"(known: {listing})"))
+    return problems
+
+
+def check_capacity(current: CurrentState, changes: Sequence[Change]) -> list[Problem]:
+    """The end state of every pool must fit its capacity, when the plan adds to it."""
+    delta: dict[str, int] = defaultdict(int)
+    files: dict[str, set[str]] = defaultdict(set)
+    first: dict[str, Grant] = {}
+    for change in changes:
+        grant = change.grant
+        delta[grant.pool] += change.seat_delta
+        if change.seat_delta > 0 and grant.source is not None:
+            files[grant.pool].add(grant.source.file)
+            first.setdefault(grant.pool, grant)
+    problems: list[Problem] = []
+    for pool in current.pools:
+        if pool.capacity is None or delta.get(pool.id, 0) <= 0:
+            continue
+        after = pool.used + delta[pool.id]
+        if after > pool.capacity:
+            anchor = first.get(pool.id)
+            problems.append(Problem(
+                anchor.source if anchor else None,
+                f"{pool.provider}: pool '{pool.id}' would hold {after} {pool.unit} but has "
+                f"{pool.capacity} ({pool.used} in use, {delta[pool.id]:+d} planned; declared in "
+                f"{', '.join(sorted(files[pool.id])) or 'the desired state'})",
+            ))
+    return problems
+
+
+def check_removals(actions: Sequence[Action], limits: Mapping[str, int]) -> None:
+    """Blast radius: refuse a plan that removes more grants than allowed per provider."""
+    removed: dict[str, int] = defaultdict(int)
+    for action in actions:
+        for change in action.changes:
+            if change.kind is ChangeKind.REMOVE:
+                removed[action.provider] += 1
+    over = [f"{provider} would remove {count} grants (limit {limits[provider]})"
+            for provider, count in sorted(removed.items()) if count > limits[provider]]
+    if over:
+        raise SafetyError("plan refused: " + "; ".join(over)
+                          + ". Review it, then raise the limit with --max-removals N "
+                            "or `limits: {max_removals: N}` for that provider.")
+
+
+# ---- ordering ---------------------------------------------------------------------------
+def order(actions: Sequence[Action], currents: Mapping[str, CurrentState]) -> list[Action]:
+    """Frees before takes, provider phases, then stable keys; same input, same order.
+
+    A take in a pool that cannot fit it without the pool's frees depends on them,
+    so a failed free skips the take instead of overfilling the pool.
+    """
+    by_pool: dict[tuple[str, str], list[Action]] = defaultdict(list)
+    for action in actions:
+        by_pool[(action.provider, action.pool)].append(action)
+    extra: dict[str, set[str]] = defaultdict(set)
+    for (provider, pool_id), members in by_pool.items():
+        state = currents.get(provider)
+        pool = next((p for p in state.pools if p.id == pool_id), None) if state else None
+        frees = [a.id for a in members if a.frees]
+        takes = [a for a in members if not a.frees and a.seat_delta > 0]
+        need = sum(a.seat_delta for a in takes)
+        tight = pool is None or pool.capacity is None or pool.used + need > pool.capacity
+        if frees and takes and tight:
+            for take in takes:
+                extra[take.id].update(frees)
+    linked = [
+        a.model_copy(update={"depends_on": tuple(sorted(set(a.depends_on) | extra[a.id]))})
+        if extra[a.id] else a
+        for a in actions
+    ]
+    return _topological(linked)
+
+
+def _sort_key(action: Action) -> tuple[object, ...]:
+    return (action.phase, action.provider, not action.frees, action.pool, action.subject.kind,
+            action.subject.id, action.license, action.id)
+
+
+def _topological(actions: Sequence[Action]) -> list[Action]:
+    by_id = {action.id: action for action in actions}
+    if len(by_id) != len(actions):
+        raise ValueError("duplicate action ids in plan")
+    waiting = {a.id: {d for d in a.depends_on if d in by_id} for a in actions}
+    dependants: dict[str, list[str]] = defaultdict(list)
+    for action_id, deps in waiting.items():
+        for dep in deps:
+            dependants[dep].append(action_id)
+    ready = [(_sort_key(by_id[i]), i) for i, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    ordered: list[Action] = []
+    while ready:
+        _, action_id = heapq.heappop(ready)
+        ordered.append(by_id[action_id])
+        for follower in dependants[action_id]:
+            waiting[follower].discard(action_id)
+            if not waiting[follower]:
+                heapq.heappush(ready, (_sort_key(by_id[follower]), follower))
+    if len(ordered) != len(actions):
+        raise ValueError("dependency cycle between actions")
+    return ordered
+
+
+# ---- the whole plan ---------------------------------------------------------------------
+def build_plan(
+    desired: DesiredState,
+    currents: Mapping[str, CurrentState],
+    makers: Mapping[str, ActionMaker],
+    checkers: Mapping[str, Checker] | None = None,
+    *,
+    today: dt.date,
+    max_removals: int | None = None,
+    extra_pending: Sequence[PendingChange] = (),
+    notes: Sequence[str] = (),
+) -> Plan:
+    """Everything from diff to ordered plan; raises before any change is possible.
+
+    ConfigError/CapacityError for invalid end states, SafetyError when the blast
+    radius is exceeded.
+    """
+    problems: list[Problem] = []
+    capacity_problems: list[Problem] = []
+    all_actions: list[Action] = []
+    all_notes: list[str] = list(notes)
+    pending_all: list[PendingChange] = list(extra_pending)
+    protected = 0
+    diffs: dict[str, Diff] = {}
+    for name, provider_desired in sorted(desired.providers.items()):
+        current = currents[name]
+        problems.extend(check_known_pools(provider_desired, current))
+        if checkers and name in checkers:
+            problems.extend(checkers[name](provider_desired, current))
+        pending = [*current.pending, *(p for p in extra_pending if p.provider == name)]
+        pending_all.extend(current.pending)
+        result = diff(provider_desired, current, today=today, pending=pending)
+        diffs[name] = result
+        capacity_problems.extend(check_capacity(current, result.changes))
+    if problems:
+        raise ConfigError(problems)
+    if capacity_problems:
+        raise CapacityError(capacity_problems)
+    for name, result in diffs.items():
+        protected += result.protected_skips
+        all_notes.extend(result.notes)
+        if result.changes:
+            all_actions.extend(makers[name](result.changes, currents[name]))
+    limits = {
+        name: max_removals if max_removals is not None else p.limits.max_removals
+        for name, p in desired.providers.items()
+    }
+    check_removals(all_actions, limits)
+    ordered = order(all_actions, currents)
+    return Plan(
+        config_digest=config_digest(desired),
+        config_paths=desired.paths,
+        fingerprints={name: dict(sorted(currents[name].fingerprints.items()))
+                      for name in sorted(desired.providers)},
+        summary=summarize(ordered, desired, currents, protected, len(pending_all)),
+        actions=tuple(ordered),
+        pending=tuple(sorted(pending_all, key=lambda p: (p.provider, p.key))),
+        notes=tuple(all_notes),
+    )
+
+
+def summarize(
+    actions: Sequence[Action],
+    desired: DesiredState,
+    currents: Mapping[str, CurrentState],
+    protected_skips: int = 0,
+    pending: int = 0,
+) -> Summary:
+    counts = dict.fromkeys(VERBS, 0)
+    delta: dict[tuple[str, str], int] = defaultdict(int)
+    for action in actions:
+        counts[action.verb] += 1
+        delta[(action.provider, action.pool)] += action.seat_delta
+    prices = {
+        (name, pool.id): pool.unit_price
+        for name, provider in desired.providers.items()
+        for pool in provider.pools
+    }
+    pools: list[PoolSummary] = []
+    for (provider, pool_id), seats in sorted(delta.items()):
+        state = currents.get(provider)
+        pool = next((p for p in state.pools if p.id == pool_id), None) if state else None
+        used = pool.used if pool else 0
+        pools.append(PoolSummary(
+            provider=provider, pool=pool_id, capacity=pool.capacity if pool else None,
+            used_before=used, used_after=used + seats, seat_delta=seats,
+            unit_price=prices.get((provider, pool_id)),
+        ))
+    return Summary(counts=counts, pools=tuple(pools), protected_skips=protected_skips,
+                   pending=pending)

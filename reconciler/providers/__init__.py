@@ -1,0 +1,13 @@
+"""One module per vendor; `registry()` lists them by provider id."""
+
+from __future__ import annotations
+
+from reconciler.providers.base import Provider
+
+
+def registry() -> dict[str, type[Provider]]:
+    """Provider id → provider class."""
+    from reconciler.providers.yext import YextProvider
+
+    found: dict[str, type[Provider]] = {"yext": YextProvider}
+    return found

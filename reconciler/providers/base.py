@@ -1,0 +1,139 @@
+"""The seam between the vendor-neutral core and each vendor.
+
+A provider is the only code that knows its vendor's URLs, auth and payloads. The
+core reaches it through this interface and hands it data (`ProviderDesired`,
+`Change`, `Action`); it hands back data (`CurrentState`, `Action`, `Outcome`).
+
+Contract, after pyinfra's facts and operations:
+- `read` gathers facts with list calls (never one call per subject where a list
+  exists) and reports a fingerprint per scope so stale plans can be detected;
+- `actions` turns changes into calls, batching where the API allows, and says per
+  action whether sending it twice is harmless (`repeatable`);
+- `execute` sends one action and treats "already done" as success;
+- `confirm` (for crash recovery) tells whether an action's effect is visible now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from reconciler.errors import Problem
+from reconciler.http import RequestSpec, VendorHttp
+from reconciler.model import (
+    Action,
+    Change,
+    CurrentState,
+    Grant,
+    Outcome,
+    ProviderDesired,
+    Subject,
+)
+from reconciler.secrets import Secrets
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A vendor request an earlier apply created and the journal holds as pending."""
+
+    action: Action
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a pending request stands: still `pending`, `executed` or `rejected`."""
+
+    request: PendingRequest
+    status: Literal["pending", "executed", "rejected"]
+    message: str = ""
+
+
+# Phases: lower runs first. Providers with hierarchies use the gaps between them.
+PHASE_FREE = 100
+PHASE_UPDATE = 200
+PHASE_TAKE = 300
+
+
+class Connection(BaseModel):
+    """Base for a provider's connection settings (the YAML `connection:` block).
+
+    Settings that hold secrets or URLs are *names of environment variables*
+    (fields ending in `_env`); the values are read at run time and never stored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url_env: str | None = None
+
+
+def fingerprint(data: Any) -> str:
+    """A stable digest of one scope's raw data, for stale-plan detection."""
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()[:16]
+
+
+class Provider(ABC):
+    """One vendor. Subclasses set `id`, `connection_model`, `default_base_url`."""
+
+    id: ClassVar[str]
+    connection_model: ClassVar[type[Connection]]
+    default_base_url: ClassVar[str]
+    subject_kinds: ClassVar[frozenset[str]]
+
+    def __init__(self, connection: Connection, http: VendorHttp, secrets: Secrets) -> None:
+        self.connection = connection
+        self.http = http
+        self.secrets = secrets
+
+    # ---- how declarations map onto pools -------------------------------------------
+    @classmethod
+    def pool_of(cls, subject: Subject, license: str, attrs: Mapping[str, Any]) -> str:
+        """Which pool a declared license draws from. Default: the license is the pool."""
+        return license
+
+    # ---- facts ---------------------------------------------------------------------
+    @abstractmethod
+    async def read(self, desired: ProviderDesired) -> CurrentState:
+        """Current grants, pools and per-scope fingerprints for what `desired` covers."""
+
+    def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
+        """Vendor rules the generic checks cannot know (hierarchies, unknown ids)."""
+        return []
+
+    # ---- operations ----------------------------------------------------------------
+    @abstractmethod
+    def actions(self, changes: Sequence[Change], current: CurrentState) -> list[Action]:
+        """Calls that carry out `changes`, each with its phase and request preview."""
+
+    @abstractmethod
+    async def execute(self, action: Action) -> Outcome:
+        """Sends one action. "Already assigned/removed" is success, not failure."""
+
+    async def resolve_pending(self, requests: Sequence[PendingRequest]) -> list[Resolution]:
+        """Async vendors: where do requests an earlier apply left pending stand now?
+
+        Called before planning with the journal's still-pending requests of this
+        provider. Synchronous vendors never leave any, so the default is empty.
+        """
+        return []
+
+    async def confirm(self, action: Action) -> bool | None:
+        """After a crash: is this action's effect visible at the vendor now?
+
+        None means the provider cannot tell; the caller then re-plans from a fresh read.
+        """
+        return None
+
+    # ---- shared helpers for subclasses ------------------------------------------------
+    def preview(self, spec: RequestSpec) -> Any:
+        return self.http.preview(spec)
+
+
+def grant_index(grants: Sequence[Grant]) -> dict[tuple[str, ...], Grant]:
+    return {grant.key: grant for grant in grants}

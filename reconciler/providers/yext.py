@@ -1,0 +1,267 @@
+"""Yext license packs: which entities hold a license from which pack.
+
+A pack is the pool and the license: an entity either holds a seat of it or not,
+optionally with an expiration date (a scheduled removal). Reads are two paged
+list calls for the whole account; changes are one call per entity and pack.
+
+Inferred (see README, "vendor assumptions"): the error codes that mean "already
+assigned" and "not assigned"; they live in `ALREADY_CODES` and can be overridden
+in the connection settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import Field
+
+from reconciler.errors import VendorError
+from reconciler.http import RequestSpec
+from reconciler.model import (
+    Action,
+    Change,
+    ChangeKind,
+    CurrentState,
+    Grant,
+    Outcome,
+    OutcomeStatus,
+    PoolState,
+    ProviderDesired,
+    Subject,
+)
+from reconciler.providers.base import (
+    PHASE_FREE,
+    PHASE_TAKE,
+    PHASE_UPDATE,
+    Connection,
+    Provider,
+    fingerprint,
+)
+
+ALREADY_ASSIGNED_CODES = (2004,)
+NOT_ASSIGNED_CODES = (2003,)
+
+
+class YextConnection(Connection):
+    """How to reach one Yext account."""
+
+    account_id: str = "me"
+    api_key_env: str
+    api_version: str = Field(default="20240101", pattern=r"^\d{8}$")
+    page_size: int = Field(default=50, ge=1, le=1000)
+    already_assigned_codes: tuple[int, ...] = ALREADY_ASSIGNED_CODES
+    not_assigned_codes: tuple[int, ...] = NOT_ASSIGNED_CODES
+
+
+class YextProvider(Provider):
+    id = "yext"
+    connection_model = YextConnection
+    default_base_url = "https://api.yextapis.com"
+    subject_kinds = frozenset({"entity"})
+
+    connection: YextConnection
+
+    # ---- requests ------------------------------------------------------------------
+    def _params(self, **extra: str) -> dict[str, str]:
+        api_key = self.secrets.get(self.connection.api_key_env)
+        return {"v": self.connection.api_version, "api_key": api_key, **extra}
+
+    def _packs_path(self) -> str:
+        return f"/v2/accounts/{self.connection.account_id}/license-packs"
+
+    def _assignment_spec(self, method: str, pack: str, entity: str, body: Any = None) -> RequestSpec:
+        path = f"{self._packs_path()}/{pack}/assigned-entities/{entity}"
+        return RequestSpec(method, path, params=self._params(), json=body)
+
+    async def _get_pages(self, path: str, key: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            extra = {"pageSize": str(self.connection.page_size)}
+            if token:
+                extra["pageToken"] = token
+            response = await self.http.send(
+                RequestSpec("GET", path, params=self._params(**extra)), repeatable=True
+            )
+            body = _unwrap(response)
+            rows.extend(body.get(key, []))
+            token = body.get("nextPageToken")
+            if not token:
+                return rows
+
+    # ---- facts ---------------------------------------------------------------------
+    async def read(self, desired: ProviderDesired) -> CurrentState:
+        packs = await self._get_pages(self._packs_path(), "licensePacks")
+        assignments = await self._get_pages(
+            f"{self._packs_path()}/-/assigned-entities", "licenseAssignments"
+        )
+        holders: dict[str, list[tuple[str, str | None]]] = {pack["id"]: [] for pack in packs}
+        for group in assignments:
+            for row in group.get("assignedEntities", []):
+                holders.setdefault(group["licensePack"], []).append(
+                    (row["entityId"], row.get("expirationDate"))
+                )
+        grants = [
+            Grant(
+                provider=self.id,
+                pool=pack_id,
+                subject=Subject(kind="entity", id=entity),
+                license=pack_id,
+                expires=dt.date.fromisoformat(expires) if expires else None,
+            )
+            for pack_id, rows in holders.items()
+            for entity, expires in rows
+        ]
+        pools = [
+            PoolState(
+                provider=self.id,
+                id=pack["id"],
+                name=pack.get("name", ""),
+                capacity=int(pack["total"]),
+                used=int(pack.get("assigned", len(holders.get(pack["id"], [])))),
+            )
+            for pack in packs
+        ]
+        fingerprints = {
+            f"pack/{pack['id']}": fingerprint([pack["total"], sorted(holders[pack["id"]], key=str)])
+            for pack in packs
+        }
+        return CurrentState(
+            provider=self.id,
+            grants=tuple(sorted(grants, key=lambda g: g.key)),
+            pools=tuple(pools),
+            fingerprints=fingerprints,
+        )
+
+    # ---- operations ----------------------------------------------------------------
+    def actions(self, changes: Sequence[Change], current: CurrentState) -> list[Action]:
+        planned: list[Action] = []
+        for change in changes:
+            grant = change.grant
+            entity = grant.subject.id
+            base_id = f"yext:{grant.pool}:entity:{entity}"
+            if change.kind is ChangeKind.REMOVE:
+                spec = self._assignment_spec("DELETE", grant.pool, entity)
+                planned.append(self._action(change, f"{base_id}:remove", "remove", PHASE_FREE, spec))
+                continue
+            if change.kind is ChangeKind.ADD:
+                spec = self._assignment_spec("POST", grant.pool, entity)
+                assign = self._action(change, f"{base_id}:assign", "assign", PHASE_TAKE, spec)
+                planned.append(assign)
+                if grant.expires is not None:
+                    planned.append(
+                        self._expiry_action(change, base_id, PHASE_TAKE + 10, (assign.id,))
+                    )
+                continue
+            planned.append(self._expiry_action(change, base_id, PHASE_UPDATE, ()))
+        return planned
+
+    def _expiry_action(
+        self, change: Change, base_id: str, phase: int, depends_on: tuple[str, ...]
+    ) -> Action:
+        grant = change.grant
+        expires = grant.expires.isoformat() if grant.expires else None
+        spec = self._assignment_spec("PUT", grant.pool, grant.subject.id, {"expirationDate": expires})
+        action = self._action(change, f"{base_id}:expiry", "update", phase, spec)
+        return action.model_copy(
+            update={
+                "depends_on": depends_on,
+                "seat_delta": 0,
+                "reason": f"{change.reason}; expires {expires or 'never'}",
+            }
+        )
+
+    def _action(self, change: Change, action_id: str, verb: Any, phase: int, spec: RequestSpec) -> Action:
+        grant = change.grant
+        return Action(
+            id=action_id,
+            verb=verb,
+            provider=self.id,
+            pool=grant.pool,
+            subject=grant.subject,
+            license=grant.license,
+            phase=phase,
+            frees=verb == "remove",
+            seat_delta=change.seat_delta,
+            reason=change.reason,
+            request=self.http.preview(spec),
+            changes=(change,),
+            params={
+                "method": spec.method,
+                "pack": grant.pool,
+                "entity": grant.subject.id,
+                "body": spec.json,
+            },
+        )
+
+    async def execute(self, action: Action) -> Outcome:
+        params = action.params
+        spec = self._assignment_spec(params["method"], params["pack"], params["entity"], params["body"])
+        response = await self.http.send(spec, repeatable=True)
+        meta = _meta(response)
+        codes = {error.get("code") for error in meta.get("errors", [])}
+        request_id = str(meta.get("uuid")) if meta.get("uuid") else None
+        if response.is_success:
+            return Outcome(status=OutcomeStatus.SUCCEEDED, vendor_request_id=request_id)
+        if params["method"] == "POST" and codes & set(self.connection.already_assigned_codes):
+            return Outcome(status=OutcomeStatus.ALREADY, message="already assigned",
+                           vendor_request_id=request_id)
+        if params["method"] == "DELETE" and codes & set(self.connection.not_assigned_codes):
+            return Outcome(status=OutcomeStatus.ALREADY, message="already removed",
+                           vendor_request_id=request_id)
+        return Outcome(status=OutcomeStatus.FAILED, message=_describe(response),
+                       vendor_request_id=request_id)
+
+    async def confirm(self, action: Action) -> bool | None:
+        """Looks the one entity up (a filtered list call) to see if the change landed."""
+        params = action.params
+        rows = await self._get_pages(
+            f"{self._packs_path()}/{params['pack']}/assigned-entities",
+            "licenseAssignments",
+        )
+        held = {
+            row["entityId"]: row.get("expirationDate")
+            for group in rows
+            for row in group.get("assignedEntities", [])
+        }
+        if params["method"] == "POST":
+            return params["entity"] in held
+        if params["method"] == "DELETE":
+            return params["entity"] not in held
+        wanted = (params["body"] or {}).get("expirationDate")
+        return params["entity"] in held and held[params["entity"]] == wanted
+
+
+def _meta(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    meta = body.get("meta") if isinstance(body, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _describe(response: httpx.Response) -> str:
+    errors = _meta(response).get("errors", [])
+    if errors:
+        return "; ".join(
+            f"Yext error {e.get('code')}: {e.get('message', '')}".strip() for e in errors
+        ) + f" (HTTP {response.status_code})"
+    return f"HTTP {response.status_code} from Yext"
+
+
+def _unwrap(response: httpx.Response) -> dict[str, Any]:
+    """The `response` part of a successful envelope; a clear VendorError otherwise."""
+    if not response.is_success:
+        raise VendorError(_describe(response), status=response.status_code)
+    try:
+        body = response.json()
+    except ValueError:
+        raise VendorError(f"Yext answered HTTP {response.status_code} with a non-JSON body") from None
+    inner = body.get("response") if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        raise VendorError("Yext answered without a `response` object")
+    return inner

@@ -1,0 +1,1 @@
+"""Views of a plan: pure functions from `Plan` to text, JSON or Markdown."""

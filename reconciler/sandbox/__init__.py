@@ -1,0 +1,1 @@
+"""Faithful simulators of the vendor APIs, for the demo, the tests and the benchmarks."""

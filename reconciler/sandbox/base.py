@@ -1,0 +1,301 @@
+"""What every vendor simulator shares: state, persistence, request log, faults, admin.
+
+A simulator is a product feature (the demo, the tests and the benchmarks run on
+it), written from the vendor's documentation alone: it imports nothing from
+`reconciler.providers`, so it cannot agree with a provider's bugs.
+
+Each simulator keeps its whole state as JSON-able data. With a `state_dir` the
+state survives between CLI runs (`--sandbox` mode); the request log is appended
+to `<name>.requests.jsonl` there too, so a test can assert on what a separate
+process sent. Sandbox-only endpoints live under `/_sandbox/` (never a vendor path):
+
+- `GET /_sandbox/requests`  the request log;
+- `GET /_sandbox/state`     the current state;
+- `POST /_sandbox/reset`    back to the seed state;
+- `GET|PUT /_sandbox/faults` fault settings (see `Faults`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ADMIN_PREFIX = "/_sandbox"
+
+
+class DroppedConnection(Exception):
+    """Raised inside a simulator to cut the connection (the client sees a transport error)."""
+
+
+class Faults(BaseModel):
+    """Fault settings, from the seed file's `faults:` key or `PUT /_sandbox/faults`.
+
+    Rates are probabilities per request; `seed` makes a run repeatable.
+    `drop_response_rate` processes the request and then cuts the connection before
+    the client reads the answer: the nastiest case for duplicate changes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = 0.0
+    error_rates: dict[int, float] = Field(default_factory=dict)
+    burst_429: int = 0
+    retry_after: float = 0.0
+    drop_connection_rate: float = 0.0
+    drop_response_rate: float = 0.0
+    only_changes: bool = False
+    seed: int | None = None
+
+
+class Simulator(ABC):
+    """Base class of the vendor simulators."""
+
+    name: ClassVar[str]
+    seed_resource: ClassVar[str]
+    environment: ClassVar[dict[str, str]] = {}
+    """Connection fields of the matching YAML block → the sandbox's fixed value."""
+
+    def __init__(
+        self,
+        seed: dict[str, Any] | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.seed = copy.deepcopy(seed) if seed is not None else self.default_seed()
+        self.state_dir = state_dir
+        self.faults = Faults.model_validate(self.seed.get("faults") or {})
+        self._random = random.Random(self.faults.seed)
+        self._burst_left = self.faults.burst_429
+        self.requests: list[dict[str, Any]] = []
+        self.state: dict[str, Any] = self._load_state()
+        self.app: ASGIApp = _FaultsAndLog(self, Starlette(routes=self._all_routes()))
+
+    # ---- for subclasses ------------------------------------------------------------
+    @abstractmethod
+    def routes(self) -> list[BaseRoute]:
+        """The vendor's endpoints."""
+
+    @abstractmethod
+    def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
+        """Builds the mutable state from the seed document."""
+
+    def admin_routes(self) -> list[BaseRoute]:
+        """Extra sandbox-only endpoints (under /_sandbox/)."""
+        return []
+
+    @classmethod
+    def default_seed(cls) -> dict[str, Any]:
+        text = resources.files("reconciler.sandbox").joinpath("seeds", cls.seed_resource)
+        loaded = yaml.safe_load(text.read_text(encoding="utf-8"))
+        assert isinstance(loaded, dict)
+        return loaded
+
+    # ---- state and persistence ---------------------------------------------------------
+    @property
+    def _state_file(self) -> Path | None:
+        return None if self.state_dir is None else self.state_dir / f"{self.name}.json"
+
+    @property
+    def _log_file(self) -> Path | None:
+        return None if self.state_dir is None else self.state_dir / f"{self.name}.requests.jsonl"
+
+    def _load_state(self) -> dict[str, Any]:
+        path = self._state_file
+        if path is not None and path.exists():
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            assert isinstance(loaded, dict)
+            return loaded
+        return self.initial_state(copy.deepcopy(self.seed))
+
+    def save(self) -> None:
+        path = self._state_file
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.state, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, path)
+
+    def reset(self) -> None:
+        self.state = self.initial_state(copy.deepcopy(self.seed))
+        self.requests.clear()
+        self.save()
+        log = self._log_file
+        if log is not None and log.exists():
+            log.unlink()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.requests.append(entry)
+        log = self._log_file
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """Every request seen, including those of earlier processes in state_dir."""
+        log = self._log_file
+        if log is not None and log.exists():
+            lines = log.read_text(encoding="utf-8").splitlines()
+            return [json.loads(line) for line in lines if line.strip()]
+        return list(self.requests)
+
+    # ---- faults ------------------------------------------------------------------------
+    def set_faults(self, faults: Faults) -> None:
+        self.faults = faults
+        self._random = random.Random(faults.seed)
+        self._burst_left = faults.burst_429
+
+    def draw_fault(self, changing: bool) -> str | int | None:
+        """Decides this request's fault: an HTTP status, 'drop', 'drop-response' or None."""
+        faults = self.faults
+        if faults.only_changes and not changing:
+            return None
+        if self._burst_left > 0:
+            self._burst_left -= 1
+            return 429
+        roll = self._random.random()
+        for status, rate in sorted(faults.error_rates.items()):
+            if roll < rate:
+                return status
+            roll -= rate
+        if roll < faults.drop_connection_rate:
+            return "drop"
+        roll -= faults.drop_connection_rate
+        if changing and roll < faults.drop_response_rate:
+            return "drop-response"
+        return None
+
+    # ---- routing -----------------------------------------------------------------------
+    def _all_routes(self) -> list[BaseRoute]:
+        async def requests(_: Request) -> Response:
+            return JSONResponse(self.request_log())
+
+        async def state(_: Request) -> Response:
+            return JSONResponse(self.state)
+
+        async def reset(_: Request) -> Response:
+            self.reset()
+            return JSONResponse({"reset": True})
+
+        async def faults(request: Request) -> Response:
+            if request.method == "PUT":
+                self.set_faults(Faults.model_validate(await request.json()))
+            return JSONResponse(self.faults.model_dump(mode="json"))
+
+        admin: list[BaseRoute] = [
+            Route(f"{ADMIN_PREFIX}/requests", requests, methods=["GET"]),
+            Route(f"{ADMIN_PREFIX}/state", state, methods=["GET"]),
+            Route(f"{ADMIN_PREFIX}/reset", reset, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/faults", faults, methods=["GET", "PUT"]),
+        ]
+        return admin + self.admin_routes() + self.routes()
+
+
+CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _FaultsAndLog:
+    """ASGI middleware: logs every vendor request, injects faults, persists changes."""
+
+    def __init__(self, simulator: Simulator, app: ASGIApp) -> None:
+        self.simulator = simulator
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        simulator = self.simulator
+        body = await _read_body(receive)
+        method: str = scope["method"]
+        changing = method in CHANGING_METHODS
+        if simulator.faults.latency_ms:
+            await asyncio.sleep(simulator.faults.latency_ms / 1000.0)
+        fault = simulator.draw_fault(changing)
+        entry: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "query": scope.get("query_string", b"").decode("latin-1"),
+            "body": _decode(body),
+            "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+        }
+        if fault == "drop":
+            entry["status"] = "dropped"
+            simulator.record(entry)
+            raise DroppedConnection("sandbox fault: connection dropped")
+        if isinstance(fault, int):
+            entry["status"] = fault
+            simulator.record(entry)
+            headers = {"Retry-After": str(simulator.faults.retry_after)} if fault == 429 else {}
+            await JSONResponse({"error": "sandbox fault"}, fault, headers=headers)(
+                scope, _replay(b""), send
+            )
+            return
+        status_holder: dict[str, int] = {}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            if fault == "drop-response":
+                return
+            await send(message)
+
+        await self.app(scope, _replay(body), capture)
+        entry["status"] = status_holder.get("status", 0)
+        simulator.record(entry)
+        if changing:
+            simulator.save()
+        if fault == "drop-response":
+            raise DroppedConnection("sandbox fault: response dropped after the change was made")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _decode(body: bytes) -> Any:
+    if not body:
+        return None
+    text = body.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,63 @@
+"""Runs the simulators for the CLI: in-process for `--sandbox`, over HTTP for `serve`.
+
+The sandbox supplies three things a provider needs to reach it: a transport, a
+base URL, and the fixed credentials (as values for the environment variables the
+YAML names), so the examples run with no real credentials at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.sandbox.base import Simulator
+from reconciler.sandbox.registry import simulators
+from reconciler.sandbox.transport import SandboxTransport
+
+DEFAULT_STATE_DIR = Path(".reconciler") / "sandbox"
+
+
+def credential_overlay(simulator: type[Simulator], connection: Mapping[str, Any]) -> dict[str, str]:
+    """Environment-variable name → sandbox value, for the variables `connection` names."""
+    overlay: dict[str, str] = {}
+    for field, value in simulator.environment.items():
+        variable = connection.get(field)
+        if isinstance(variable, str) and variable:
+            overlay[variable] = value
+    return overlay
+
+
+class InProcessSandbox:
+    """Simulators running inside this process, their state kept in `state_dir`."""
+
+    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR) -> None:
+        self.state_dir = state_dir
+        self._running: dict[str, Simulator] = {}
+
+    def simulator(self, provider_id: str) -> Simulator:
+        if provider_id not in self._running:
+            known = simulators()
+            if provider_id not in known:
+                raise KeyError(f"the sandbox has no simulator for '{provider_id}'")
+            self._running[provider_id] = known[provider_id](state_dir=self.state_dir)
+        return self._running[provider_id]
+
+    def transport(self, provider_id: str) -> httpx.AsyncBaseTransport:
+        return SandboxTransport(self.simulator(provider_id).app)
+
+    @staticmethod
+    def base_url(provider_id: str) -> str:
+        return f"http://{provider_id}.sandbox"
+
+    def overlay(self, provider_id: str, connection: Mapping[str, Any]) -> dict[str, str]:
+        return credential_overlay(type(self.simulator(provider_id)), connection)
+
+    def reset(self) -> list[str]:
+        """Back to the documented seed state, for every simulator."""
+        names = sorted(simulators())
+        for name in names:
+            self.simulator(name).reset()
+        return names

@@ -1,0 +1,106 @@
+"""Secret lookup by environment-variable name, and masking of every value looked up.
+
+Secrets are never stored: the YAML names a variable, this module reads it when a
+provider needs it and remembers the *value* only to mask it wherever text leaves
+the process (output, logs, plan files, journal rows, exception messages).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.errors import ConfigError, Problem
+from reconciler.model import Location
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 4
+
+
+class Redactor:
+    """Replaces every registered secret value (and its URL-encoded form) with a mask."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def register(self, value: str) -> None:
+        if len(value) < _MIN_SECRET_LENGTH:
+            return
+        from urllib.parse import quote, quote_plus
+
+        with self._lock:
+            self._values.update({value, quote(value, safe=""), quote_plus(value)})
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def text(self, value: str) -> str:
+        pattern = self._pattern
+        return value if pattern is None else pattern.sub(MASK, value)
+
+    def data(self, value: Any) -> Any:
+        """Masks secrets anywhere inside JSON-like data."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value
+
+
+REDACTOR = Redactor()
+"""Process-wide: a secret looked up anywhere is masked everywhere."""
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in every log record, whatever logger produced it."""
+
+    def __init__(self, redactor: Redactor = REDACTOR) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor.text(record.getMessage())
+        record.args = None
+        return True
+
+
+class Secrets:
+    """Reads secrets from the environment (or a sandbox overlay) by variable name."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        overlay: Mapping[str, str] | None = None,
+        redactor: Redactor = REDACTOR,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._overlay = dict(overlay or {})
+        self._redactor = redactor
+
+    def with_overlay(self, overlay: Mapping[str, str]) -> Secrets:
+        return Secrets(self._environ, {**self._overlay, **overlay}, self._redactor)
+
+    def get(self, variable: str, *, where: Location | None = None, secret: bool = True) -> str:
+        value = self._overlay.get(variable)
+        if value is None:
+            value = self._environ.get(variable)
+        if value is None or value == "":
+            raise ConfigError(
+                [Problem(where, f"environment variable {variable} is not set (it should hold "
+                         f"{'a secret' if secret else 'a setting'} for this provider)")]
+            )
+        if secret:
+            self._redactor.register(value)
+        return value
+
+    def optional(self, variable: str | None, default: str) -> str:
+        if variable is None:
+            return default
+        return self._overlay.get(variable) or self._environ.get(variable) or default
