@@ -57,8 +57,10 @@ async def apply_plan(
     async def run(action: Action) -> None:
         blocked = [d for d in action.depends_on if d in outcomes and not outcomes[d].ok]
         if blocked:
-            outcome = Outcome(status=OutcomeStatus.SKIPPED,
-                              message=f"skipped: depends on failed {', '.join(blocked)}")
+            outcome = Outcome(
+                status=OutcomeStatus.SKIPPED,
+                message=f"skipped: depends on failed {', '.join(blocked)}",
+            )
         else:
             async with in_flight:
                 outcome = await execute_one(action, providers[action.provider], journal)
@@ -100,16 +102,21 @@ async def execute_one(action: Action, provider: Provider, journal: Journal) -> O
     try:
         outcome = await provider.execute(action)
     except VendorError as error:
-        outcome = await _after_lost_call(action, provider, error)
-        if outcome is None:
-            return Outcome(status=OutcomeStatus.FAILED,
-                           message=f"outcome unknown ({REDACTOR.text(str(error))}); "
-                                   "left in doubt for the next plan to check")
+        settled = await _after_lost_call(action, provider, error)
+        if settled is None:
+            return Outcome(
+                status=OutcomeStatus.FAILED,
+                message=f"outcome unknown ({REDACTOR.text(str(error))}); "
+                "left in doubt for the next plan to check",
+            )
+        outcome = settled
     journal.finished(action, outcome)
     return outcome
 
 
-async def _after_lost_call(action: Action, provider: Provider, error: VendorError) -> Outcome | None:
+async def _after_lost_call(
+    action: Action, provider: Provider, error: VendorError
+) -> Outcome | None:
     """A call failed in transit. Did it happen? None when nobody can tell yet."""
     message = REDACTOR.text(str(error))
     if error.code != "transport" or action.repeatable:
@@ -119,9 +126,13 @@ async def _after_lost_call(action: Action, provider: Provider, error: VendorErro
     except VendorError:
         seen = None
     if seen is True:
-        return Outcome(status=OutcomeStatus.SUCCEEDED,
-                       message=f"response lost ({message}), change confirmed at the vendor")
+        return Outcome(
+            status=OutcomeStatus.SUCCEEDED,
+            message=f"response lost ({message}), change confirmed at the vendor",
+        )
     if seen is False:
-        return Outcome(status=OutcomeStatus.FAILED,
-                       message=f"{message}; the vendor shows no change, the next plan retries")
+        return Outcome(
+            status=OutcomeStatus.FAILED,
+            message=f"{message}; the vendor shows no change, the next plan retries",
+        )
     return None

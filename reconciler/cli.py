@@ -79,17 +79,32 @@ def _progress(action: Action, outcome: Outcome) -> None:
 
 
 sandbox_option = click.option(
-    "--sandbox", is_flag=True,
-    help="Run against the built-in simulators (state kept in .reconciler/sandbox/).")
+    "--sandbox",
+    is_flag=True,
+    help="Run against the built-in simulators (state kept in .reconciler/sandbox/).",
+)
 journal_option = click.option(
-    "--journal", "journal_path", type=click.Path(path_type=Path), default=DEFAULT_JOURNAL,
-    show_default=True, help="Journal file (SQLite).")
+    "--journal",
+    "journal_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_JOURNAL,
+    show_default=True,
+    help="Journal file (SQLite).",
+)
 removals_option = click.option(
-    "--max-removals", type=click.IntRange(min=0), default=None,
-    help="Refuse plans removing more grants than this per provider (default: YAML, else 25).")
+    "--max-removals",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Refuse plans removing more grants than this per provider (default: YAML, else 25).",
+)
 output_option = click.option(
-    "--output", "-o", type=click.Choice(["text", "json", "markdown"]), default="text",
-    show_default=True, help="Plan format on stdout; logs and progress go to stderr.")
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Plan format on stdout; logs and progress go to stderr.",
+)
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
 
 
@@ -110,8 +125,10 @@ def validate(paths: Sequence[str]) -> None:
             click.echo(str(problem), err=True)
         sys.exit(EXIT_ERROR)
     grants = sum(len(p.grants) for p in desired.providers.values())
-    click.echo(f"valid: {len(desired.paths)} file(s), {len(desired.providers)} provider(s), "
-               f"{grants} grant(s)")
+    click.echo(
+        f"valid: {len(desired.paths)} file(s), {len(desired.providers)} provider(s), "
+        f"{grants} grant(s)"
+    )
 
 
 @main.command()
@@ -119,14 +136,24 @@ def validate(paths: Sequence[str]) -> None:
 @sandbox_option
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Save the plan (JSON).")
 @output_option
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 when no changes, 2 when there are changes, 1 on error.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when no changes, 2 when there are changes, 1 on error.",
+)
 @removals_option
 @journal_option
 @verbose_option
-def plan(paths: Sequence[str], sandbox: bool, out: Path | None, output: str,
-         detailed_exitcode: bool, max_removals: int | None, journal_path: Path,
-         verbose: bool) -> None:
+def plan(
+    paths: Sequence[str],
+    sandbox: bool,
+    out: Path | None,
+    output: str,
+    detailed_exitcode: bool,
+    max_removals: int | None,
+    journal_path: Path,
+    verbose: bool,
+) -> None:
     """Reads current state, diffs it with the YAML, prints the ordered plan."""
     _setup_logging(verbose)
 
@@ -154,8 +181,15 @@ def plan(paths: Sequence[str], sandbox: bool, out: Path | None, output: str,
 @removals_option
 @journal_option
 @verbose_option
-def apply(targets: Sequence[str], sandbox: bool, auto_approve: bool, dry_run: bool,
-          max_removals: int | None, journal_path: Path, verbose: bool) -> None:
+def apply(
+    targets: Sequence[str],
+    sandbox: bool,
+    auto_approve: bool,
+    dry_run: bool,
+    max_removals: int | None,
+    journal_path: Path,
+    verbose: bool,
+) -> None:
     """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go."""
     _setup_logging(verbose)
     saved = _saved_plan(targets)
@@ -184,8 +218,11 @@ def apply(targets: Sequence[str], sandbox: bool, auto_approve: bool, dry_run: bo
                 with apply_lock(journal_path):
                     report = await session.apply(chosen, journal, _progress)
         total = len(report.results)
-        click.echo(f"Apply finished: {total - len(report.failed)} of {total} actions done, "
-                   f"{len(report.failed)} failed or skipped.", err=True)
+        click.echo(
+            f"Apply finished: {total - len(report.failed)} of {total} actions done, "
+            f"{len(report.failed)} failed or skipped.",
+            err=True,
+        )
         return report.ok
 
     ok = _run(work)
@@ -207,8 +244,10 @@ def _saved_plan(targets: Sequence[str]) -> Plan | None:
 
 def _confirm_or_refuse() -> None:
     if not sys.stdin.isatty():
-        _fail("error: refusing to apply without --auto-approve: stdin is not a terminal. "
-              "Review the plan, then re-run with --auto-approve (or apply a saved plan file).")
+        _fail(
+            "error: refusing to apply without --auto-approve: stdin is not a terminal. "
+            "Review the plan, then re-run with --auto-approve (or apply a saved plan file)."
+        )
     if not click.confirm("Apply these changes?", default=False):
         _fail("apply cancelled; nothing was changed")
 
@@ -219,8 +258,9 @@ def _confirm_or_refuse() -> None:
 @output_option
 @journal_option
 @verbose_option
-def drift(paths: Sequence[str], sandbox: bool, output: str, journal_path: Path,
-          verbose: bool) -> None:
+def drift(
+    paths: Sequence[str], sandbox: bool, output: str, journal_path: Path, verbose: bool
+) -> None:
     """Scheduled check: exit 0 in sync, 2 drifted (differences printed), 1 error."""
     _setup_logging(verbose)
 
@@ -234,8 +274,9 @@ def drift(paths: Sequence[str], sandbox: bool, output: str, journal_path: Path,
     _print_plan(result, output, verbose)
     if result.has_changes:
         if output == "text":
-            click.echo(f"drift: {len(result.actions)} difference(s) from the desired state",
-                       err=True)
+            click.echo(
+                f"drift: {len(result.actions)} difference(s) from the desired state", err=True
+            )
         sys.exit(EXIT_CHANGES)
 
 
@@ -250,15 +291,18 @@ def journal_command(journal_path: Path, limit: int, as_json: bool) -> None:
     with Journal(journal_path) as journal:
         for entry in journal.recent(limit):
             if as_json:
-                row: dict[str, Any] = {k: v for k, v in entry.__dict__.items()
-                                       if k != "action_json"}
+                row: dict[str, Any] = {
+                    k: v for k, v in entry.__dict__.items() if k != "action_json"
+                }
                 click.echo(json.dumps(row, sort_keys=True))
                 continue
             outcome = entry.outcome or ""
             vendor = f" vendor-id={entry.vendor_request_id}" if entry.vendor_request_id else ""
             message = f"  {entry.message}" if entry.message else ""
-            click.echo(f"{entry.seq:>5} {entry.at} {entry.event:<8} {outcome:<9} "
-                       f"{entry.action_id}{vendor}{message}")
+            click.echo(
+                f"{entry.seq:>5} {entry.at} {entry.event:<8} {outcome:<9} "
+                f"{entry.action_id}{vendor}{message}"
+            )
 
 
 @main.group()
@@ -293,3 +337,7 @@ def sandbox_serve(paths: Sequence[str], env_file: Path | None, host: str) -> Non
             click.echo(str(problem), err=True)
         sys.exit(EXIT_ERROR)
     serve(desired, host=host, env_file=env_file, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

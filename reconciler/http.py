@@ -150,8 +150,12 @@ class VendorHttp:
         def before_sleep(state: RetryCallState) -> None:
             self.retries += 1
             error = state.outcome.exception() if state.outcome else None
-            log.info("retrying %s %s after %s", spec.method, self._redactor.text(spec.path),
-                     self._redactor.text(str(error)))
+            log.info(
+                "retrying %s %s after %s",
+                spec.method,
+                self._redactor.text(spec.path),
+                self._redactor.text(str(error)),
+            )
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._retry.attempts)

@@ -99,17 +99,32 @@ class Journal:
             self._db.execute("ROLLBACK")
             raise
 
-    def _append(self, action: Action, event: str, outcome: str | None, message: str = "",
-                vendor_request_id: str | None = None) -> None:
+    def _append(
+        self,
+        action: Action,
+        event: str,
+        outcome: str | None,
+        message: str = "",
+        vendor_request_id: str | None = None,
+    ) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         with self._write() as db:
             db.execute(
                 "INSERT INTO entries (at, run_id, action_id, provider, event, outcome, "
                 "request_digest, vendor_request_id, message, action_json) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, self.run_id, action.id, action.provider, event, outcome,
-                 request_digest(action), vendor_request_id, REDACTOR.text(message),
-                 REDACTOR.text(action.model_dump_json())),
+                (
+                    now,
+                    self.run_id,
+                    action.id,
+                    action.provider,
+                    event,
+                    outcome,
+                    request_digest(action),
+                    vendor_request_id,
+                    REDACTOR.text(message),
+                    REDACTOR.text(action.model_dump_json()),
+                ),
             )
 
     def started(self, action: Action) -> None:
@@ -117,11 +132,13 @@ class Journal:
         self._append(action, "started", None)
 
     def finished(self, action: Action, outcome: Outcome) -> None:
-        self._append(action, "finished", outcome.status.value, outcome.message,
-                     outcome.vendor_request_id)
+        self._append(
+            action, "finished", outcome.status.value, outcome.message, outcome.vendor_request_id
+        )
 
-    def resolved(self, action: Action, outcome: str, message: str = "",
-                 vendor_request_id: str | None = None) -> None:
+    def resolved(
+        self, action: Action, outcome: str, message: str = "", vendor_request_id: str | None = None
+    ) -> None:
         """Records what a later check found: an in-doubt or pending call's real fate."""
         self._append(action, "resolved", outcome, message, vendor_request_id)
 

@@ -30,13 +30,20 @@ def apply_lock(journal_path: Path) -> Iterator[None]:
             who = f"pid {holder['pid']} on {holder['host']} since {holder['since']}"
         except (OSError, ValueError, KeyError):
             who = "another process"
-        raise LockedError(f"another apply holds {lock_path} ({who}); wait for it to finish") from None
+        raise LockedError(
+            f"another apply holds {lock_path} ({who}); wait for it to finish"
+        ) from None
     try:
-        holder_path.write_text(json.dumps({
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }), encoding="utf-8")
+        holder_path.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            ),
+            encoding="utf-8",
+        )
         yield
     finally:
         holder_path.unlink(missing_ok=True)

@@ -95,8 +95,9 @@ class Session:
                 transport = self.sandbox.transport(name)
                 base_url = self.sandbox.base_url(name)
             else:
-                base_url = secrets.optional(desired.connection.get("base_url_env"),
-                                            cls.default_base_url)
+                base_url = secrets.optional(
+                    desired.connection.get("base_url_env"), cls.default_base_url
+                )
             problems.extend(_missing_secrets(desired.connection, secrets, desired.source))
             client = new_client(base_url, transport)
             self._clients.append(client)
@@ -136,31 +137,38 @@ class Session:
                 recovery.notes.append(f"{action.id}: interrupted call had taken effect")
             elif seen is False:
                 journal.resolved(action, "not-done", "not visible at the vendor after a crash")
-                recovery.notes.append(f"{action.id}: interrupted call had no effect; "
-                                      "planned again if still needed")
+                recovery.notes.append(
+                    f"{action.id}: interrupted call had no effect; planned again if still needed"
+                )
             else:
                 recovery.pending.extend(_held(action, "in doubt after a crash", entry.seq))
-                recovery.notes.append(f"{action.id}: outcome of an interrupted call is unknown; "
-                                      "held back until the vendor shows it")
+                recovery.notes.append(
+                    f"{action.id}: outcome of an interrupted call is unknown; "
+                    "held back until the vendor shows it"
+                )
         by_provider: dict[str, list[PendingRequest]] = {}
         for entry in journal.pending():
             action = entry.action()
             if action.provider in self.providers and entry.vendor_request_id:
                 by_provider.setdefault(action.provider, []).append(
-                    PendingRequest(action=action, request_id=entry.vendor_request_id))
+                    PendingRequest(action=action, request_id=entry.vendor_request_id)
+                )
         for name, requests in sorted(by_provider.items()):
             for resolution in await self.providers[name].resolve_pending(requests):
                 action = resolution.request.action
                 request_id = resolution.request.request_id
                 if resolution.status == "pending":
-                    recovery.pending.extend(_held(action, f"request {request_id} pending",
-                                                  request_id))
+                    recovery.pending.extend(
+                        _held(action, f"request {request_id} pending", request_id)
+                    )
                     continue
                 journal.resolved(action, resolution.status, resolution.message, request_id)
                 if resolution.status == "rejected":
-                    recovery.notes.append(f"{action.id}: request {request_id} was rejected"
-                                          f"{': ' + resolution.message if resolution.message else ''}"
-                                          "; planned again")
+                    recovery.notes.append(
+                        f"{action.id}: request {request_id} was rejected"
+                        f"{': ' + resolution.message if resolution.message else ''}"
+                        "; planned again"
+                    )
         return recovery
 
     async def plan(
@@ -188,7 +196,8 @@ class Session:
         if config_digest(self.desired) != plan.config_digest:
             raise StalePlanError(
                 "stale plan: the desired state changed since the plan was made "
-                f"(files: {', '.join(self.desired.paths)}); run `reconciler plan` again")
+                f"(files: {', '.join(self.desired.paths)}); run `reconciler plan` again"
+            )
         touched = sorted({action.provider for action in plan.actions})
         currents = await self.read(touched)
         moved: list[str] = []
@@ -199,20 +208,27 @@ class Session:
                 if before.get(scope) != after.get(scope):
                     moved.append(f"{name} {scope}")
         if moved:
-            raise StalePlanError("stale plan: vendor state changed since the plan was made in "
-                                 + ", ".join(moved) + "; run `reconciler plan` again")
+            raise StalePlanError(
+                "stale plan: vendor state changed since the plan was made in "
+                + ", ".join(moved)
+                + "; run `reconciler plan` again"
+            )
 
-    async def apply(self, plan: Plan, journal: Journal, listener: Listener | None = None
-                    ) -> ApplyReport:
+    async def apply(
+        self, plan: Plan, journal: Journal, listener: Listener | None = None
+    ) -> ApplyReport:
         return await apply_plan(plan, self.providers, journal, listener)
 
 
 def _held(action: Any, description: str, request_id: object) -> list[PendingChange]:
-    direction = {"add": "add", "remove": "remove", "update": "update"}
     return [
-        PendingChange(provider=action.provider, key=change.grant.key,
-                      direction=direction[change.kind.value],  # type: ignore[arg-type]
-                      request_id=str(request_id), description=description)
+        PendingChange(
+            provider=action.provider,
+            key=change.grant.key,
+            direction=change.kind.value,
+            request_id=str(request_id),
+            description=description,
+        )
         for change in action.changes
     ]
 

@@ -49,14 +49,22 @@ class Diff:
 
 def config_digest(desired: DesiredState) -> str:
     """A digest of what the YAML means (not how it is laid out: lines don't count)."""
-    payload = {
-        name: provider.model_dump(
+    payload = {}
+    for name, provider in sorted(desired.providers.items()):
+        dumped = provider.model_dump(
             mode="json",
-            exclude={"source": True, "grants": {"__all__": {"source"}},
-                     "subjects": {"__all__": {"source"}}, "pools": {"__all__": {"source"}}},
+            exclude={
+                "source": True,
+                "grants": {"__all__": {"source"}},
+                "subjects": {"__all__": {"source"}},
+                "pools": {"__all__": {"source"}},
+            },
         )
-        for name, provider in sorted(desired.providers.items())
-    }
+        for listed in ("grants", "subjects", "pools"):
+            dumped[listed] = sorted(
+                dumped[listed], key=lambda item: json.dumps(item, sort_keys=True)
+            )
+        payload[name] = dumped
     encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode()).hexdigest()
 
@@ -80,8 +88,10 @@ def diff(
     wanted: dict[GrantKey, Grant] = {}
     for grant in desired.grants:
         if grant.expires is not None and grant.expires <= today:
-            result.notes.append(f"{_where(grant)}: {grant.subject} '{grant.license}' expired on "
-                                f"{grant.expires}; it is treated as not declared")
+            result.notes.append(
+                f"{_where(grant)}: {grant.subject} '{grant.license}' expired on "
+                f"{grant.expires}; it is treated as not declared"
+            )
             continue
         wanted[grant.key] = grant
     held_back = {change.key for change in pending}
@@ -93,11 +103,18 @@ def diff(
             continue
         before = live.get(key)
         if before is None:
-            result.changes.append(Change(kind=ChangeKind.ADD, after=grant,
-                                         reason=f"declared at {_where(grant)}"))
+            result.changes.append(
+                Change(kind=ChangeKind.ADD, after=grant, reason=f"declared at {_where(grant)}")
+            )
         elif before.value() != grant.value():
-            result.changes.append(Change(kind=ChangeKind.UPDATE, before=before, after=grant,
-                                         reason=_describe_update(before, grant)))
+            result.changes.append(
+                Change(
+                    kind=ChangeKind.UPDATE,
+                    before=before,
+                    after=grant,
+                    reason=_describe_update(before, grant),
+                )
+            )
     for key, grant in live.items():
         if key in wanted or key in held_back:
             continue
@@ -107,15 +124,18 @@ def diff(
             continue  # not ours: unmanaged
         if declaration is not None and declaration.protected:
             result.protected_skips += 1
-            result.notes.append(f"{grant.subject} is protected ({declaration.source}): "
-                                f"keeping '{grant.license}' although it is not declared")
+            result.notes.append(
+                f"{grant.subject} is protected ({declaration.source}): "
+                f"keeping '{grant.license}' although it is not declared"
+            )
             continue
         if declaration is not None:
             why = f"{grant.subject} is declared at {declaration.source} without '{grant.license}'"
         else:
             assert pool is not None
-            why = (f"pool '{grant.pool}' is pruned ({pool.source}) and {grant.subject} "
-                   "is not declared")
+            why = (
+                f"pool '{grant.pool}' is pruned ({pool.source}) and {grant.subject} is not declared"
+            )
         result.changes.append(Change(kind=ChangeKind.REMOVE, before=grant, reason=why))
     result.changes.sort(key=lambda change: (change.grant.key, change.kind.value))
     return result
@@ -147,13 +167,21 @@ def check_known_pools(desired: ProviderDesired, current: CurrentState) -> list[P
     listing = ", ".join(sorted(known))
     for grant in desired.grants:
         if grant.pool not in known:
-            problems.append(Problem(grant.source, f"{desired.provider}: unknown pool "
-                                                  f"'{grant.pool}' for {grant.subject} "
-                                                  f"(known: {listing})"))
+            problems.append(
+                Problem(
+                    grant.source,
+                    f"{desired.provider}: unknown pool "
+                    f"'{grant.pool}' for {grant.subject} "
+                    f"(known: {listing})",
+                )
+            )
     for pool in desired.pools:
         if pool.id not in known:
-            problems.append(Problem(pool.source, f"{desired.provider}: unknown pool '{pool.id}' "
-                                                 f"(known: {listing})"))
+            problems.append(
+                Problem(
+                    pool.source, f"{desired.provider}: unknown pool '{pool.id}' (known: {listing})"
+                )
+            )
     return problems
 
 
@@ -175,12 +203,14 @@ def check_capacity(current: CurrentState, changes: Sequence[Change]) -> list[Pro
         after = pool.used + delta[pool.id]
         if after > pool.capacity:
             anchor = first.get(pool.id)
-            problems.append(Problem(
-                anchor.source if anchor else None,
-                f"{pool.provider}: pool '{pool.id}' would hold {after} {pool.unit} but has "
-                f"{pool.capacity} ({pool.used} in use, {delta[pool.id]:+d} planned; declared in "
-                f"{', '.join(sorted(files[pool.id])) or 'the desired state'})",
-            ))
+            problems.append(
+                Problem(
+                    anchor.source if anchor else None,
+                    f"{pool.provider}: pool '{pool.id}' would hold {after} {pool.unit} but has "
+                    f"{pool.capacity} ({pool.used} in use, {delta[pool.id]:+d} planned; "
+                    f"declared in {', '.join(sorted(files[pool.id])) or 'the desired state'})",
+                )
+            )
     return problems
 
 
@@ -191,12 +221,18 @@ def check_removals(actions: Sequence[Action], limits: Mapping[str, int]) -> None
         for change in action.changes:
             if change.kind is ChangeKind.REMOVE:
                 removed[action.provider] += 1
-    over = [f"{provider} would remove {count} grants (limit {limits[provider]})"
-            for provider, count in sorted(removed.items()) if count > limits[provider]]
+    over = [
+        f"{provider} would remove {count} grants (limit {limits[provider]})"
+        for provider, count in sorted(removed.items())
+        if count > limits[provider]
+    ]
     if over:
-        raise SafetyError("plan refused: " + "; ".join(over)
-                          + ". Review it, then raise the limit with --max-removals N "
-                            "or `limits: {max_removals: N}` for that provider.")
+        raise SafetyError(
+            "plan refused: "
+            + "; ".join(over)
+            + ". Review it, then raise the limit with --max-removals N "
+            "or `limits: {max_removals: N}` for that provider."
+        )
 
 
 # ---- ordering ---------------------------------------------------------------------------
@@ -222,15 +258,24 @@ def order(actions: Sequence[Action], currents: Mapping[str, CurrentState]) -> li
                 extra[take.id].update(frees)
     linked = [
         a.model_copy(update={"depends_on": tuple(sorted(set(a.depends_on) | extra[a.id]))})
-        if extra[a.id] else a
+        if extra[a.id]
+        else a
         for a in actions
     ]
     return _topological(linked)
 
 
 def _sort_key(action: Action) -> tuple[object, ...]:
-    return (action.phase, action.provider, not action.frees, action.pool, action.subject.kind,
-            action.subject.id, action.license, action.id)
+    return (
+        action.phase,
+        action.provider,
+        not action.frees,
+        action.pool,
+        action.subject.kind,
+        action.subject.id,
+        action.license,
+        action.id,
+    )
 
 
 def _topological(actions: Sequence[Action]) -> list[Action]:
@@ -309,8 +354,10 @@ def build_plan(
     return Plan(
         config_digest=config_digest(desired),
         config_paths=desired.paths,
-        fingerprints={name: dict(sorted(currents[name].fingerprints.items()))
-                      for name in sorted(desired.providers)},
+        fingerprints={
+            name: dict(sorted(currents[name].fingerprints.items()))
+            for name in sorted(desired.providers)
+        },
         summary=summarize(ordered, desired, currents, protected, len(pending_all)),
         actions=tuple(ordered),
         pending=tuple(sorted(pending_all, key=lambda p: (p.provider, p.key))),
@@ -340,10 +387,17 @@ def summarize(
         state = currents.get(provider)
         pool = next((p for p in state.pools if p.id == pool_id), None) if state else None
         used = pool.used if pool else 0
-        pools.append(PoolSummary(
-            provider=provider, pool=pool_id, capacity=pool.capacity if pool else None,
-            used_before=used, used_after=used + seats, seat_delta=seats,
-            unit_price=prices.get((provider, pool_id)),
-        ))
-    return Summary(counts=counts, pools=tuple(pools), protected_skips=protected_skips,
-                   pending=pending)
+        pools.append(
+            PoolSummary(
+                provider=provider,
+                pool=pool_id,
+                capacity=pool.capacity if pool else None,
+                used_before=used,
+                used_after=used + seats,
+                seat_delta=seats,
+                unit_price=prices.get((provider, pool_id)),
+            )
+        )
+    return Summary(
+        counts=counts, pools=tuple(pools), protected_skips=protected_skips, pending=pending
+    )

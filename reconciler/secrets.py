@@ -93,8 +93,13 @@ class Secrets:
             value = self._environ.get(variable)
         if value is None or value == "":
             raise ConfigError(
-                [Problem(where, f"environment variable {variable} is not set (it should hold "
-                         f"{'a secret' if secret else 'a setting'} for this provider)")]
+                [
+                    Problem(
+                        where,
+                        f"environment variable {variable} is not set (it should hold "
+                        f"{'a secret' if secret else 'a setting'} for this provider)",
+                    )
+                ]
             )
         if secret:
             self._redactor.register(value)

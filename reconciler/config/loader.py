@@ -102,7 +102,7 @@ def _problems_from(
         if detail["type"] in {"string_type"} and isinstance(at, dict):
             continue  # the mapping branch of `str | LicenseSpec` reports the real problem
         location = source.location(path)
-        where = ".".join(str(p) for p in path[len(prefix):]) or "document"
+        where = ".".join(str(p) for p in path[len(prefix) :]) or "document"
         if detail["type"] == "extra_forbidden":
             key = str(path[-1]) if path else "?"
             hint = _did_you_mean(key, _allowed_keys(model, source.data, path))
@@ -214,8 +214,9 @@ class _ProviderBuilder:
         if block.limits is not None:
             at = source.location((*base, "limits"))
             if self.limits_at is not None:
-                problems.append(Problem(at, f"limits for '{self.name}' already set at "
-                                            f"{self.limits_at}"))
+                problems.append(
+                    Problem(at, f"limits for '{self.name}' already set at {self.limits_at}")
+                )
             else:
                 self.limits_at = at
                 given = block.limits.model_dump(exclude_none=True)
@@ -224,8 +225,13 @@ class _ProviderBuilder:
             at = source.location((*base, "pools", pool_id))
             previous = self.pools.get(pool_id)
             if previous is not None:
-                problems.append(Problem(at, f"pool '{pool_id}' of '{self.name}' is already "
-                                            f"configured at {previous.source}"))
+                problems.append(
+                    Problem(
+                        at,
+                        f"pool '{pool_id}' of '{self.name}' is already "
+                        f"configured at {previous.source}",
+                    )
+                )
                 continue
             self.pools[pool_id] = PoolDecl(
                 id=pool_id, prune=settings.prune, unit_price=settings.unit_price, source=at
@@ -242,15 +248,14 @@ class _ProviderBuilder:
     ) -> None:
         at = source.location((*base, "connection"))
         if self.connection is not None:
-            problems.append(Problem(at, f"connection for '{self.name}' is already set at "
-                                        f"{self.connection_at}"))
+            problems.append(
+                Problem(at, f"connection for '{self.name}' is already set at {self.connection_at}")
+            )
             return
         try:
             model = self.spec.connection_model.model_validate(connection)
         except ValidationError as error:
-            problems.extend(
-                _connection_problems(error, source, (*base, "connection"), self.spec)
-            )
+            problems.extend(_connection_problems(error, source, (*base, "connection"), self.spec))
             return
         self.connection = model.model_dump(mode="json", exclude_unset=False)
         self.connection_at = at
@@ -262,14 +267,22 @@ class _ProviderBuilder:
         kind_at = source.location((*path, entry.kind))
         if entry.kind not in self.spec.subject_kinds:
             allowed = ", ".join(sorted(self.spec.subject_kinds))
-            problems.append(Problem(kind_at, f"'{self.name}' has no subjects of kind "
-                                             f"'{entry.kind}' (it manages: {allowed})"))
+            problems.append(
+                Problem(
+                    kind_at,
+                    f"'{self.name}' has no subjects of kind '{entry.kind}' (it manages: {allowed})",
+                )
+            )
             return
-        subject = Subject(kind=entry.kind, id=entry.subject_id)  # type: ignore[arg-type]
+        subject = Subject(kind=entry.kind, id=entry.subject_id)
         previous = self.subjects.get((subject.kind, subject.id))
         if previous is not None:
-            problems.append(Problem(at, f"{subject} is declared twice for '{self.name}' "
-                                        f"(first at {previous.source})"))
+            problems.append(
+                Problem(
+                    at,
+                    f"{subject} is declared twice for '{self.name}' (first at {previous.source})",
+                )
+            )
             return
         self.subjects[(subject.kind, subject.id)] = SubjectDecl(
             subject=subject, protected=entry.protected, attrs=entry.attrs, source=at
@@ -294,8 +307,13 @@ class _ProviderBuilder:
                 source=license_at,
             )
             if grant.key in self.grants:
-                problems.append(Problem(license_at, f"{subject} lists '{spec.id}' twice "
-                                                    f"(first at {self.grants[grant.key].source})"))
+                problems.append(
+                    Problem(
+                        license_at,
+                        f"{subject} lists '{spec.id}' twice "
+                        f"(first at {self.grants[grant.key].source})",
+                    )
+                )
                 continue
             self.grants[grant.key] = grant
 
@@ -307,16 +325,20 @@ class _ProviderBuilder:
             except ValidationError as error:
                 first = next(iter(self.subjects.values()), None)
                 missing = ", ".join(str(d["loc"][0]) for d in error.errors())
-                problems.append(Problem(first.source if first else None,
-                                        f"provider '{self.name}' has no connection block "
-                                        f"(needs: {missing})"))
+                problems.append(
+                    Problem(
+                        first.source if first else None,
+                        f"provider '{self.name}' has no connection block (needs: {missing})",
+                    )
+                )
                 connection = {}
         return ProviderDesired(
             provider=self.name,
             connection=connection,
             grants=tuple(sorted(self.grants.values(), key=lambda g: g.key)),
-            subjects=tuple(sorted(self.subjects.values(), key=lambda s: (s.subject.kind,
-                                                                          s.subject.id))),
+            subjects=tuple(
+                sorted(self.subjects.values(), key=lambda s: (s.subject.kind, s.subject.id))
+            ),
             pools=tuple(sorted(self.pools.values(), key=lambda p: p.id)),
             limits=self.limits,
             source=self.connection_at,
@@ -343,5 +365,7 @@ def _connection_problems(
 
 def _sorted_unique(problems: list[Problem]) -> list[Problem]:
     unique = list(dict.fromkeys(problems))
-    return sorted(unique, key=lambda p: (p.location.file if p.location else "",
-                                         p.location.line if p.location else 0))
+    return sorted(
+        unique,
+        key=lambda p: (p.location.file if p.location else "", p.location.line if p.location else 0),
+    )

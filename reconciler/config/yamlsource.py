@@ -127,7 +127,9 @@ class _TooLarge(Exception):
         super().__init__(message)
 
 
-def read_documents(path: Path, display: str | None = None) -> tuple[list[SourceDocument], list[Problem]]:
+def read_documents(
+    path: Path, display: str | None = None
+) -> tuple[list[SourceDocument], list[Problem]]:
     """All documents of one file, or the problems that stop it being read."""
     name = display or str(path)
     try:
@@ -135,14 +137,22 @@ def read_documents(path: Path, display: str | None = None) -> tuple[list[SourceD
     except OSError as error:
         return [], [Problem(Location(file=name, line=1), f"cannot read file: {error.strerror}")]
     if len(raw) > MAX_FILE_BYTES:
-        return [], [Problem(Location(file=name, line=1),
-                            f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}")]
+        return [], [
+            Problem(
+                Location(file=name, line=1),
+                f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}",
+            )
+        ]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        return [], [Problem(Location(file=name, line=line),
-                            f"file is not valid UTF-8 (byte 0x{raw[error.start]:02x})")]
+        return [], [
+            Problem(
+                Location(file=name, line=line),
+                f"file is not valid UTF-8 (byte 0x{raw[error.start]:02x})",
+            )
+        ]
     documents: list[SourceDocument] = []
     problems: list[Problem] = []
     try:
@@ -161,9 +171,13 @@ def read_documents(path: Path, display: str | None = None) -> tuple[list[SourceD
                 SourceDocument(name, data, builder.lines, first_line=node.start_mark.line + 1)
             )
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
+        # An unclosed bracket or quote is reported at the end of the file; the line
+        # where the broken construct starts (the context) is where a person looks.
+        mark = error.context_mark or error.problem_mark
         line = mark.line + 1 if mark is not None else 1
         reason = error.problem or error.context or "invalid YAML"
+        if error.context and error.problem_mark is not None and error.context_mark is not None:
+            reason = f"{error.context}: {reason} (line {error.problem_mark.line + 1})"
         problems.append(Problem(Location(file=name, line=line), f"YAML syntax error: {reason}"))
     except yaml.YAMLError as error:
         problems.append(Problem(Location(file=name, line=1), f"YAML error: {error}"))

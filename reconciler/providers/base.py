@@ -37,6 +37,7 @@ from reconciler.model import (
 )
 from reconciler.secrets import Secrets
 
+
 @dataclass(frozen=True)
 class PendingRequest:
     """A vendor request an earlier apply created and the journal holds as pending."""

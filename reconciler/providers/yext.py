@@ -72,7 +72,9 @@ class YextProvider(Provider):
     def _packs_path(self) -> str:
         return f"/v2/accounts/{self.connection.account_id}/license-packs"
 
-    def _assignment_spec(self, method: str, pack: str, entity: str, body: Any = None) -> RequestSpec:
+    def _assignment_spec(
+        self, method: str, pack: str, entity: str, body: Any = None
+    ) -> RequestSpec:
         path = f"{self._packs_path()}/{pack}/assigned-entities/{entity}"
         return RequestSpec(method, path, params=self._params(), json=body)
 
@@ -145,7 +147,9 @@ class YextProvider(Provider):
             base_id = f"yext:{grant.pool}:entity:{entity}"
             if change.kind is ChangeKind.REMOVE:
                 spec = self._assignment_spec("DELETE", grant.pool, entity)
-                planned.append(self._action(change, f"{base_id}:remove", "remove", PHASE_FREE, spec))
+                planned.append(
+                    self._action(change, f"{base_id}:remove", "remove", PHASE_FREE, spec)
+                )
                 continue
             if change.kind is ChangeKind.ADD:
                 spec = self._assignment_spec("POST", grant.pool, entity)
@@ -164,7 +168,9 @@ class YextProvider(Provider):
     ) -> Action:
         grant = change.grant
         expires = grant.expires.isoformat() if grant.expires else None
-        spec = self._assignment_spec("PUT", grant.pool, grant.subject.id, {"expirationDate": expires})
+        spec = self._assignment_spec(
+            "PUT", grant.pool, grant.subject.id, {"expirationDate": expires}
+        )
         action = self._action(change, f"{base_id}:expiry", "update", phase, spec)
         return action.model_copy(
             update={
@@ -174,7 +180,9 @@ class YextProvider(Provider):
             }
         )
 
-    def _action(self, change: Change, action_id: str, verb: Any, phase: int, spec: RequestSpec) -> Action:
+    def _action(
+        self, change: Change, action_id: str, verb: Any, phase: int, spec: RequestSpec
+    ) -> Action:
         grant = change.grant
         return Action(
             id=action_id,
@@ -199,7 +207,9 @@ class YextProvider(Provider):
 
     async def execute(self, action: Action) -> Outcome:
         params = action.params
-        spec = self._assignment_spec(params["method"], params["pack"], params["entity"], params["body"])
+        spec = self._assignment_spec(
+            params["method"], params["pack"], params["entity"], params["body"]
+        )
         response = await self.http.send(spec, repeatable=True)
         meta = _meta(response)
         codes = {error.get("code") for error in meta.get("errors", [])}
@@ -207,13 +217,20 @@ class YextProvider(Provider):
         if response.is_success:
             return Outcome(status=OutcomeStatus.SUCCEEDED, vendor_request_id=request_id)
         if params["method"] == "POST" and codes & set(self.connection.already_assigned_codes):
-            return Outcome(status=OutcomeStatus.ALREADY, message="already assigned",
-                           vendor_request_id=request_id)
+            return Outcome(
+                status=OutcomeStatus.ALREADY,
+                message="already assigned",
+                vendor_request_id=request_id,
+            )
         if params["method"] == "DELETE" and codes & set(self.connection.not_assigned_codes):
-            return Outcome(status=OutcomeStatus.ALREADY, message="already removed",
-                           vendor_request_id=request_id)
-        return Outcome(status=OutcomeStatus.FAILED, message=_describe(response),
-                       vendor_request_id=request_id)
+            return Outcome(
+                status=OutcomeStatus.ALREADY,
+                message="already removed",
+                vendor_request_id=request_id,
+            )
+        return Outcome(
+            status=OutcomeStatus.FAILED, message=_describe(response), vendor_request_id=request_id
+        )
 
     async def confirm(self, action: Action) -> bool | None:
         """Looks the one entity up (a filtered list call) to see if the change landed."""
@@ -247,9 +264,10 @@ def _meta(response: httpx.Response) -> dict[str, Any]:
 def _describe(response: httpx.Response) -> str:
     errors = _meta(response).get("errors", [])
     if errors:
-        return "; ".join(
-            f"Yext error {e.get('code')}: {e.get('message', '')}".strip() for e in errors
-        ) + f" (HTTP {response.status_code})"
+        return (
+            "; ".join(f"Yext error {e.get('code')}: {e.get('message', '')}".strip() for e in errors)
+            + f" (HTTP {response.status_code})"
+        )
     return f"HTTP {response.status_code} from Yext"
 
 
@@ -260,7 +278,9 @@ def _unwrap(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
-        raise VendorError(f"Yext answered HTTP {response.status_code} with a non-JSON body") from None
+        raise VendorError(
+            f"Yext answered HTTP {response.status_code} with a non-JSON body"
+        ) from None
     inner = body.get("response") if isinstance(body, dict) else None
     if not isinstance(inner, dict):
         raise VendorError("Yext answered without a `response` object")

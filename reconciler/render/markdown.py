@@ -24,20 +24,27 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
     for provider, actions in sorted(per_provider.items()):
         counts = {verb: sum(1 for a in actions if a.verb == verb) for verb in VERBS}
         head.append(f"| {provider} | " + " | ".join(str(counts[v]) for v in VERBS) + " |")
-    head += ["", "| pool | in use | after | capacity | seat delta | cost delta |",
-             "|---|---|---|---|---|---|"]
+    head += [
+        "",
+        "| pool | in use | after | capacity | seat delta | cost delta |",
+        "|---|---|---|---|---|---|",
+    ]
     for pool in plan.summary.pools:
         cost = "" if pool.unit_price is None else f"{pool.seat_delta * pool.unit_price:+.2f}"
         capacity = "" if pool.capacity is None else str(pool.capacity)
-        head.append(f"| {pool.provider}/{pool.pool} | {pool.used_before} | {pool.used_after} | "
-                    f"{capacity} | {pool.seat_delta:+d} | {cost} |")
+        head.append(
+            f"| {pool.provider}/{pool.pool} | {pool.used_before} | {pool.used_after} | "
+            f"{capacity} | {pool.seat_delta:+d} | {cost} |"
+        )
     head.append("")
     body: list[str] = []
     for provider, actions in sorted(per_provider.items()):
         body.append(f"<details><summary><b>{provider}</b>: {len(actions)} actions</summary>\n")
         for action in actions:
-            body.append(f"- `{SYMBOLS[action.verb]} {action.verb}` **{action.subject}** "
-                        f"`{action.license}` ({action.pool}): {_escape(action.reason)}")
+            body.append(
+                f"- `{SYMBOLS[action.verb]} {action.verb}` **{action.subject}** "
+                f"`{action.license}` ({action.pool}): {_escape(action.reason)}"
+            )
         body.append("\n</details>\n")
     if plan.pending:
         body.append(f"**{len(plan.pending)} change(s) pending at the vendor** (not planned again).")
@@ -53,10 +60,12 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
             break
         kept.append(line)
         size += len(line) + 1
-    if kept and kept[-1] != "\n</details>\n" and any(l.startswith("<details") for l in kept):
+    if kept and kept[-1] != "\n</details>\n" and any(line.startswith("<details") for line in kept):
         kept.append("\n</details>\n")
-    kept.append(f"\n_Plan truncated: showing {len(kept)} of {len(body)} lines. "
-                "The full plan is in the saved plan file (JSON)._")
+    kept.append(
+        f"\n_Plan truncated: showing {len(kept)} of {len(body)} lines. "
+        "The full plan is in the saved plan file (JSON)._"
+    )
     return "\n".join(head + kept) + "\n"
 
 

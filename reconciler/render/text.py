@@ -13,9 +13,11 @@ def action_line(action: Action) -> str:
     quantity = ""
     after = action.changes[0].after if action.changes else None
     if after is not None and after.quantity is not None:
-        quantity = f" ×{after.quantity}"
-    return (f"{SYMBOLS[action.verb]} {action.verb:<8} {action.provider}/{action.pool}  "
-            f"{action.subject}  {action.license}{quantity}")
+        quantity = f" x{after.quantity}"
+    return (
+        f"{SYMBOLS[action.verb]} {action.verb:<8} {action.provider}/{action.pool}  "
+        f"{action.subject}  {action.license}{quantity}"
+    )
 
 
 def render_text(plan: Plan, *, verbose: bool = False) -> str:
@@ -35,18 +37,28 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
                 if action.request.body is not None:
                     lines.append(f"       body: {json.dumps(action.request.body, sort_keys=True)}")
     for pending in plan.pending:
-        lines.append(f"  … pending {pending.direction} {pending.provider} "
-                     f"{pending.key[2]}:{pending.key[3]} {pending.key[4]} ({pending.description})")
+        lines.append(
+            f"  … pending {pending.direction} {pending.provider} "
+            f"{pending.key[2]}:{pending.key[3]} {pending.key[4]} ({pending.description})"
+        )
     for note in plan.notes:
         lines.append(f"  note: {note}")
     counts = plan.summary.counts
     lines.append("")
-    lines.append("Plan: " + ", ".join(f"{counts.get(v, 0)} to {v}" for v in
-                                     ("assign", "remove", "release", "allocate", "update")) + ".")
+    lines.append(
+        "Plan: "
+        + ", ".join(
+            f"{counts.get(v, 0)} to {v}"
+            for v in ("assign", "remove", "release", "allocate", "update")
+        )
+        + "."
+    )
     for pool in plan.summary.pools:
         capacity = "∞" if pool.capacity is None else str(pool.capacity)
-        lines.append(f"  {pool.provider}/{pool.pool}: {pool.used_before} → {pool.used_after} "
-                     f"of {capacity} ({pool.seat_delta:+d})")
+        lines.append(
+            f"  {pool.provider}/{pool.pool}: {pool.used_before} → {pool.used_after} "
+            f"of {capacity} ({pool.seat_delta:+d})"
+        )
     return "\n".join(lines).lstrip("\n") + "\n"
 
 

@@ -43,15 +43,19 @@ class ServedSimulators:
             sock.bind((self.host, 0))
             port = sock.getsockname()[1]
             self._sockets.append(sock)
-            config = uvicorn.Config(simulator.app, lifespan="off", log_level="warning",
-                                    access_log=False)
+            config = uvicorn.Config(
+                simulator.app, lifespan="off", log_level="warning", access_log=False
+            )
             self._servers.append(uvicorn.Server(config))
             self.urls[name] = f"http://{self.host}:{port}"
 
         async def run_all() -> None:
-            await asyncio.gather(*(server.serve(sockets=[sock])
-                                   for server, sock in zip(self._servers, self._sockets,
-                                                           strict=True)))
+            await asyncio.gather(
+                *(
+                    server.serve(sockets=[sock])
+                    for server, sock in zip(self._servers, self._sockets, strict=True)
+                )
+            )
 
         self._thread = threading.Thread(target=lambda: asyncio.run(run_all()), daemon=True)
         self._thread.start()
@@ -75,8 +79,12 @@ class ServedSimulators:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -94,8 +102,9 @@ def environment_for(desired: DesiredState, urls: Mapping[str, str]) -> dict[str,
     return exports
 
 
-def serve(desired: DesiredState, *, host: str, env_file: Path | None,
-          echo: Callable[[str], None]) -> None:
+def serve(
+    desired: DesiredState, *, host: str, env_file: Path | None, echo: Callable[[str], None]
+) -> None:
     """Serves every simulator until interrupted, after printing `export` lines."""
     running = {name: cls() for name, cls in simulators().items()}
     with ServedSimulators(running, host) as served:

@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -49,7 +49,9 @@ class YextError(Exception):
         super().__init__(message)
 
 
-def envelope(response: Any, status: int = 200, errors: list[dict[str, Any]] | None = None) -> Response:
+def envelope(
+    response: Any, status: int = 200, errors: list[dict[str, Any]] | None = None
+) -> Response:
     meta = {"uuid": str(uuid.uuid4()), "errors": errors or []}
     return JSONResponse({"meta": meta, "response": response}, status_code=status)
 
@@ -62,7 +64,7 @@ def error_response(error: YextError) -> Response:
 class YextSimulator(Simulator):
     name = "yext"
     seed_resource = "yext.yaml"
-    environment = {"api_key_env": "sandbox-yext-api-key"}
+    environment: ClassVar[dict[str, str]] = {"api_key_env": "sandbox-yext-api-key"}
 
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
         accounts: dict[str, Any] = {}
@@ -231,12 +233,14 @@ class YextSimulator(Simulator):
         if request.method == "POST":
             if entity_id in holders:
                 raise YextError(
-                    409, CODE_ALREADY_ASSIGNED,
+                    409,
+                    CODE_ALREADY_ASSIGNED,
                     f"Entity {entity_id} already holds a license from pack {pack_id}",
                 )
             if len(holders) >= pack["total"]:
                 raise YextError(
-                    400, CODE_NO_AVAILABLE_LICENSE,
+                    400,
+                    CODE_NO_AVAILABLE_LICENSE,
                     f"No available licenses in pack {pack_id} ({pack['total']} of "
                     f"{pack['total']} assigned)",
                 )
@@ -244,15 +248,17 @@ class YextSimulator(Simulator):
             return envelope({"licensePackId": pack_id, "entityId": entity_id})
         if entity_id not in holders:
             raise YextError(
-                404, CODE_NOT_ASSIGNED,
+                404,
+                CODE_NOT_ASSIGNED,
                 f"Entity {entity_id} holds no license from pack {pack_id}",
             )
         if request.method == "DELETE":
             del holders[entity_id]
             return envelope({})
         holders[entity_id] = await self._expiration(request)
-        return envelope({"licensePackId": pack_id, "entityId": entity_id,
-                         "expirationDate": holders[entity_id]})
+        return envelope(
+            {"licensePackId": pack_id, "entityId": entity_id, "expirationDate": holders[entity_id]}
+        )
 
     @staticmethod
     async def _expiration(request: Request) -> str | None:
@@ -282,7 +288,8 @@ class YextSimulator(Simulator):
 def _query_digest(request: Request) -> str:
     """Which query a page token belongs to: path plus filters, not the paging keys."""
     relevant = sorted(
-        (k, v) for k, v in request.query_params.multi_items()
+        (k, v)
+        for k, v in request.query_params.multi_items()
         if k not in {"pageToken", "pageSize", "api_key", "v"}
     )
     return hashlib.sha256(json.dumps([request.url.path, relevant]).encode()).hexdigest()[:12]

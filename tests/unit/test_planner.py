@@ -1,0 +1,151 @@
+"""The pure planner: diff, scope rules, capacity, ordering, determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.errors import CapacityError, ConfigError, SafetyError
+from reconciler.model import ChangeKind, PendingChange
+from reconciler.planner import build_plan, diff
+from reconciler.render.json import render_json
+from tests.unit.factories import TODAY, current, desired, grant, live, one_action_per_change
+
+MAKERS = {"acme": one_action_per_change}
+
+
+def plan_for(want, have, **kwargs):
+    return build_plan(want, {"acme": have}, MAKERS, today=TODAY, **kwargs)
+
+
+def test_swap_frees_seat_before_assigning_in_a_full_pack():
+    want = desired([grant("b", "pack")], subjects=["a", "b"])
+    have = current([live("a", "pack")], {"pack": 1})
+    plan = plan_for(want, have)
+    assert [a.verb for a in plan.actions] == ["remove", "assign"]
+    remove, assign = plan.actions
+    assert assign.depends_on == (remove.id,), "a take in a full pool waits for the free"
+    assert plan.summary.pools[0].used_after == 1
+
+
+def test_take_with_spare_capacity_does_not_wait_for_frees():
+    want = desired([grant("b", "pack")], subjects=["a", "b"])
+    have = current([live("a", "pack")], {"pack": 2})
+    assign = next(a for a in plan_for(want, have).actions if a.verb == "assign")
+    assert assign.depends_on == ()
+
+
+def test_end_state_over_capacity_is_refused_naming_pool_numbers_and_file():
+    want = desired([grant("a", "pack", line=7), grant("b", "pack", line=8)])
+    have = current([], {"pack": 1})
+    with pytest.raises(CapacityError) as caught:
+        plan_for(want, have)
+    message = str(caught.value)
+    assert "desired.yaml:7" in message
+    assert "'pack' would hold 2 seats but has 1" in message
+
+
+def test_pool_already_over_capacity_may_still_shrink():
+    want = desired([grant("a", "pack")], subjects=["a", "b", "c"])
+    have = current([live("a", "pack"), live("b", "pack"), live("c", "pack")], {"pack": 1})
+    plan = plan_for(want, have)
+    assert sorted(a.subject.id for a in plan.actions) == ["b", "c"]
+
+
+def test_unknown_pool_is_a_config_error_with_location():
+    want = desired([grant("a", "no-such-pack", line=12)])
+    with pytest.raises(ConfigError) as caught:
+        plan_for(want, current([], {"pack": 5}))
+    assert "desired.yaml:12" in str(caught.value)
+    assert "unknown pool 'no-such-pack'" in str(caught.value)
+
+
+def test_named_subject_is_authoritative_and_unnamed_subjects_are_left_alone():
+    want = desired([grant("a", "p1")], subjects=["a"])
+    have = current([live("a", "p1"), live("a", "p2"), live("stranger", "p2")], {"p1": 5, "p2": 5})
+    changes = diff(want.providers["acme"], have, today=TODAY).changes
+    assert [(c.kind, c.grant.subject.id, c.grant.license) for c in changes] == [
+        (ChangeKind.REMOVE, "a", "p2")
+    ]
+    assert "declared at desired.yaml:10 without 'p2'" in changes[0].reason
+
+
+def test_prune_makes_the_whole_pool_authoritative():
+    want = desired([grant("a", "p1")], subjects=["a"], prune=["p1"])
+    have = current(
+        [live("a", "p1"), live("stranger", "p1"), live("stranger", "p2")], {"p1": 5, "p2": 5}
+    )
+    changes = diff(want.providers["acme"], have, today=TODAY).changes
+    assert [(c.grant.subject.id, c.grant.pool) for c in changes] == [("stranger", "p1")]
+    assert "pruned" in changes[0].reason
+
+
+def test_protected_subject_is_never_removed_from():
+    want = desired([], subjects=["vip"], protected=["vip"], prune=["p1"])
+    have = current([live("vip", "p1")], {"p1": 5})
+    result = diff(want.providers["acme"], have, today=TODAY)
+    assert result.changes == []
+    assert result.protected_skips == 1
+
+
+def test_expiry_difference_is_an_update_not_a_remove_and_add():
+    import datetime as dt
+
+    want = desired([grant("a", "p1", expires=dt.date(2027, 6, 30))])
+    have = current([live("a", "p1")], {"p1": 5})
+    plan = plan_for(want, have)
+    assert [a.verb for a in plan.actions] == ["update"]
+    assert "expires never → 2027-06-30" in plan.actions[0].reason
+
+
+def test_grant_whose_expiry_has_passed_is_not_assigned():
+    import datetime as dt
+
+    want = desired([grant("a", "p1", expires=dt.date(2026, 1, 1))])
+    plan = plan_for(want, current([], {"p1": 5}))
+    assert plan.actions == ()
+    assert any("expired on 2026-01-01" in note for note in plan.notes)
+
+
+def test_pending_change_is_not_planned_again():
+    want = desired([grant("a", "p1")])
+    held = PendingChange(
+        provider="acme",
+        key=("acme", "p1", "entity", "a", "p1"),
+        direction="add",
+        request_id="7501",
+        description="pending approval",
+    )
+    plan = plan_for(want, current([], {"p1": 5}), extra_pending=[held])
+    assert plan.actions == ()
+    assert plan.pending == (held,)
+
+
+def test_too_many_removals_are_refused_unless_the_limit_is_raised():
+    have = current([live(f"s{i}", "p1") for i in range(4)], {"p1": 10})
+    want = desired([], subjects=[f"s{i}" for i in range(4)], max_removals=3)
+    with pytest.raises(SafetyError, match="would remove 4 grants \\(limit 3\\)"):
+        plan_for(want, have)
+    assert len(plan_for(want, have, max_removals=4).actions) == 4
+
+
+def test_same_inputs_give_byte_identical_plans():
+    grants = [grant(f"s{i:02}", f"p{i % 3}") for i in range(30)]
+    have = current(
+        [live(f"s{i:02}", f"p{(i + 1) % 3}") for i in range(30)], {"p0": 50, "p1": 50, "p2": 50}
+    )
+    first = render_json(plan_for(desired(grants), have, max_removals=100))
+    second = render_json(plan_for(desired(list(reversed(grants))), have, max_removals=100))
+    assert first == second
+
+
+def test_no_changes_when_in_sync():
+    want = desired([grant("a", "p1")])
+    plan = plan_for(want, current([live("a", "p1")], {"p1": 1}))
+    assert not plan.has_changes
+    assert plan.summary.counts == {
+        "assign": 0,
+        "remove": 0,
+        "release": 0,
+        "allocate": 0,
+        "update": 0,
+    }
