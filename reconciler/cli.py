@@ -317,6 +317,24 @@ def sandbox_reset() -> None:
     click.echo(f"sandbox reset: {', '.join(names)}")
 
 
+@sandbox.command("faults")
+@click.argument("provider")
+@click.option("--set", "settings", help='Fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}}\'.')
+@click.option("--clear", is_flag=True, help="Back to no faults.")
+def sandbox_faults(provider: str, settings: str | None, clear: bool) -> None:
+    """Shows or sets a simulator's fault injection for later --sandbox runs."""
+    from reconciler.sandbox.base import Faults
+
+    simulator = InProcessSandbox(DEFAULT_STATE_DIR).simulator(provider)
+    if clear or settings is not None:
+        try:
+            faults = Faults() if clear else Faults.model_validate_json(settings or "{}")
+        except ValueError as error:
+            _fail(f"error: invalid fault settings: {error}")
+        simulator.set_faults(faults, persist=True)
+    click.echo(simulator.faults.model_dump_json())
+
+
 @sandbox.command("serve")
 @click.argument("paths", nargs=-1)
 @click.option("--env-file", type=click.Path(path_type=Path), help="Also write the exports here.")

@@ -28,7 +28,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from reconciler.errors import VendorError
@@ -109,10 +109,16 @@ class VendorHttp:
         redactor: Redactor = REDACTOR,
     ) -> None:
         limits = limits or Limits()
+        retry = retry or RetryPolicy(
+            attempts=limits.retries,
+            initial_wait=limits.backoff_initial,
+            max_wait=limits.backoff_max,
+        )
         self.client = client
         self._limiter = AsyncLimiter(max_rate=max(limits.rate_limit, 0.001), time_period=1.0)
         self._concurrency = asyncio.Semaphore(max(limits.concurrency, 1))
-        self._retry = retry or RetryPolicy()
+        self._retry = retry
+        self.waits: list[float] = []
         self._redactor = redactor
         self.retries = 0
 
@@ -141,11 +147,14 @@ class VendorHttp:
             if isinstance(error, RetryableResponse):
                 hinted = retry_after_seconds(error.response)
                 if hinted is not None:
+                    self.waits.append(hinted)
                     return hinted
-            backoff = wait_exponential_jitter(
-                initial=self._retry.initial_wait, max=self._retry.max_wait
+            backoff = wait_random_exponential(
+                multiplier=self._retry.initial_wait, max=self._retry.max_wait
             )
-            return float(backoff(state))
+            waited = float(backoff(state))
+            self.waits.append(waited)
+            return waited
 
         def before_sleep(state: RetryCallState) -> None:
             self.retries += 1
@@ -196,7 +205,10 @@ class VendorHttp:
 
 
 def new_client(
-    base_url: str, transport: httpx.AsyncBaseTransport | None = None
+    base_url: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: float | None = None,
 ) -> httpx.AsyncClient:
     """An AsyncClient with the project's timeouts, on the network or a given transport."""
-    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=DEFAULT_TIMEOUT)
+    chosen = DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=timeout)
+    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=chosen)

@@ -271,6 +271,10 @@ class Limits(Frozen):
     max_removals: int = 25
     rate_limit: float = 10.0
     concurrency: int = 8
+    timeout: float = 30.0
+    retries: int = 6
+    backoff_initial: float = 0.2
+    backoff_max: float = 10.0
 
 
 class ProviderDesired(Frozen):

@@ -99,9 +99,9 @@ class Session:
                     desired.connection.get("base_url_env"), cls.default_base_url
                 )
             problems.extend(_missing_secrets(desired.connection, secrets, desired.source))
-            client = new_client(base_url, transport)
-            self._clients.append(client)
             limits = self._limits_override.get(name, desired.limits)
+            client = new_client(base_url, transport, limits.timeout)
+            self._clients.append(client)
             self.providers[name] = cls(connection, VendorHttp(client, limits), secrets)
         if problems:
             raise ConfigError(problems)

@@ -79,6 +79,10 @@ class LimitsSpec(Strict):
     max_removals: int | None = Field(default=None, ge=0, description="Refuse bigger plans")
     rate_limit: float | None = Field(default=None, gt=0, description="Calls per second")
     concurrency: int | None = Field(default=None, ge=1, description="Calls in flight")
+    timeout: float | None = Field(default=None, gt=0, description="Seconds to wait for a call")
+    retries: int | None = Field(default=None, ge=1, le=20, description="Attempts per call")
+    backoff_initial: float | None = Field(default=None, ge=0, description="First retry wait (s)")
+    backoff_max: float | None = Field(default=None, ge=0, description="Longest retry wait (s)")
 
 
 class ProviderBlock(Strict):

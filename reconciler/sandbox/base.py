@@ -49,11 +49,15 @@ class Faults(BaseModel):
     Rates are probabilities per request; `seed` makes a run repeatable.
     `drop_response_rate` processes the request and then cuts the connection before
     the client reads the answer: the nastiest case for duplicate changes.
+    `stall_rate` holds a request for `stall_ms` before handling it, so a client
+    with a shorter timeout gives up (a timeout the server never acted on).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     latency_ms: float = 0.0
+    stall_rate: float = 0.0
+    stall_ms: float = 0.0
     error_rates: dict[int, float] = Field(default_factory=dict)
     burst_429: int = 0
     retry_after: float = 0.0
@@ -79,6 +83,9 @@ class Simulator(ABC):
         self.seed = copy.deepcopy(seed) if seed is not None else self.default_seed()
         self.state_dir = state_dir
         self.faults = Faults.model_validate(self.seed.get("faults") or {})
+        faults_file = None if state_dir is None else state_dir / f"{self.name}.faults.json"
+        if faults_file is not None and faults_file.exists():
+            self.faults = Faults.model_validate_json(faults_file.read_text(encoding="utf-8"))
         self._random = random.Random(self.faults.seed)
         self._burst_left = self.faults.burst_429
         self.requests: list[dict[str, Any]] = []
@@ -114,6 +121,10 @@ class Simulator(ABC):
     def _log_file(self) -> Path | None:
         return None if self.state_dir is None else self.state_dir / f"{self.name}.requests.jsonl"
 
+    @property
+    def _faults_file(self) -> Path | None:
+        return None if self.state_dir is None else self.state_dir / f"{self.name}.faults.json"
+
     def _load_state(self) -> dict[str, Any]:
         path = self._state_file
         if path is not None and path.exists():
@@ -135,6 +146,10 @@ class Simulator(ABC):
         self.state = self.initial_state(copy.deepcopy(self.seed))
         self.requests.clear()
         self.save()
+        self.set_faults(Faults.model_validate(self.seed.get("faults") or {}))
+        faults = self._faults_file
+        if faults is not None:
+            faults.unlink(missing_ok=True)
         log = self._log_file
         if log is not None and log.exists():
             log.unlink()
@@ -156,8 +171,13 @@ class Simulator(ABC):
         return list(self.requests)
 
     # ---- faults ------------------------------------------------------------------------
-    def set_faults(self, faults: Faults) -> None:
+    def set_faults(self, faults: Faults, *, persist: bool = False) -> None:
+        """Changes fault settings; `persist` keeps them for later processes (--sandbox)."""
         self.faults = faults
+        path = self._faults_file
+        if persist and path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(faults.model_dump_json(), encoding="utf-8")
         self._random = random.Random(faults.seed)
         self._burst_left = faults.burst_429
 
@@ -177,6 +197,9 @@ class Simulator(ABC):
         if roll < faults.drop_connection_rate:
             return "drop"
         roll -= faults.drop_connection_rate
+        if roll < faults.stall_rate:
+            return "stall"
+        roll -= faults.stall_rate
         if changing and roll < faults.drop_response_rate:
             return "drop-response"
         return None
@@ -239,10 +262,13 @@ class _FaultsAndLog:
             "body": _decode(body),
             "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
         }
+        if fault == "stall":
+            simulator.record({**entry, "status": "stalled"})
+            await asyncio.sleep(simulator.faults.stall_ms / 1000.0)
         if fault == "drop":
             entry["status"] = "dropped"
             simulator.record(entry)
-            raise DroppedConnection("sandbox fault: connection dropped")
+            await _cut(send, "sandbox fault: connection dropped")
         if isinstance(fault, int):
             entry["status"] = fault
             simulator.record(entry)
@@ -262,11 +288,20 @@ class _FaultsAndLog:
 
         await self.app(scope, _replay(body), capture)
         entry["status"] = status_holder.get("status", 0)
-        simulator.record(entry)
         if changing:
-            simulator.save()
+            simulator.save()  # before the log line: a logged change is always a saved one
+        simulator.record(entry)
         if fault == "drop-response":
-            raise DroppedConnection("sandbox fault: response dropped after the change was made")
+            await _cut(send, "sandbox fault: response dropped after the change was made")
+
+
+async def _cut(send: Send, reason: str) -> None:
+    """Starts a response and dies mid-body: over a socket the client sees the connection
+    close early (uvicorn closes it on an exception after the start), in-process the
+    SandboxTransport turns the exception into the same transport error."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"1024"), (b"content-type", b"application/json")]})
+    raise DroppedConnection(reason)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -1,0 +1,60 @@
+"""Shared pieces of the reliability tests: fast-retry YAML, fault profiles, log checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.e2e.conftest import EXAMPLES
+
+FAST_LIMITS = {"backoff_initial": 0.001, "backoff_max": 0.01, "retries": 15, "timeout": 0.5,
+               "rate_limit": 10_000, "max_removals": 1000}
+
+FAULT_PROFILES: dict[str, dict[str, Any]] = {
+    "429-bursts": {"burst_429": 4, "retry_after": 0.0, "seed": 1},
+    "5xx-10pct": {"error_rates": {"500": 0.05, "503": 0.05}, "seed": 2},
+    "timeouts": {"stall_rate": 0.1, "stall_ms": 3000, "seed": 3},
+    "dropped": {"drop_connection_rate": 0.05, "drop_response_rate": 0.1, "seed": 4},
+}
+
+
+def providers_with_examples() -> list[str]:
+    from reconciler.providers import registry
+
+    return sorted(name for name in registry() if (EXAMPLES / f"{name}.yaml").exists())
+
+
+def fast_example(workspace: Path, provider: str) -> Path:
+    """The provider's example with retry limits shortened for tests."""
+    target = workspace / "desired"
+    target.mkdir(exist_ok=True)
+    document = yaml.safe_load((EXAMPLES / f"{provider}.yaml").read_text())
+    block = document["providers"][provider]
+    block["limits"] = {**(block.get("limits") or {}), **FAST_LIMITS}
+    (target / f"{provider}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return target
+
+
+def duplicated_changes(log: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Identical successful POSTs: a one-shot change that happened twice."""
+    seen = Counter(
+        (entry["method"], entry["path"] + "?" + _without_secrets(entry["query"]),
+         json.dumps(entry["body"], sort_keys=True))
+        for entry in log
+        if entry["method"] == "POST" and isinstance(entry["status"], int)
+        and 200 <= entry["status"] < 300
+    )
+    return [key for key, count in seen.items() if count > 1]
+
+
+def _without_secrets(query: str) -> str:
+    return "&".join(p for p in query.split("&") if not p.lower().startswith(("authtoken", "api")))
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, dirs_exist_ok=True)
