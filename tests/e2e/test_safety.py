@@ -1,0 +1,92 @@
+"""Partial failure, the apply lock, and canary secrets that must never leak."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import yaml
+
+from reconciler.lock import apply_lock
+from reconciler.sandbox.base import Faults
+from reconciler.sandbox.runtime import InProcessSandbox
+from reconciler.sandbox.serve import ServedSimulators
+from reconciler.sandbox.yext import YextSimulator
+from tests.e2e.conftest import copy_example
+
+CANARY = "canary-Zq8#secret/value+42"
+
+
+def test_one_failed_action_does_not_stop_independent_ones(workspace, cli):
+    desired = copy_example(workspace, "yext.yaml")
+    document = yaml.safe_load((desired / "yext.yaml").read_text())
+    document["providers"]["yext"]["subjects"].append(
+        {"entity": "store-007", "licenses": [{"id": "reviews-plus", "expires": "2099-01-31"}]})
+    (desired / "yext.yaml").write_text(yaml.safe_dump(document))
+    first = cli("apply", str(desired), "--sandbox", "--auto-approve")
+    assert first.exit_code == 1
+    assert "failed: + assign   yext/reviews-plus  entity:store-007" in first.output
+    assert "Entity not found: store-007" in first.output
+    assert "skipped: ~ update" in first.output and "depends on failed" in first.output
+    assert "succeeded: + assign   yext/knowledge-pro  entity:store-005" in first.output
+    sandbox = InProcessSandbox(workspace / ".reconciler" / "sandbox")
+    sandbox.simulator("yext").state["accounts"]["me"]["entities"].append("store-007")
+    sandbox.simulator("yext").save()
+    repaired = cli("apply", str(desired), "--sandbox", "--auto-approve")
+    assert repaired.exit_code == 0, repaired.output
+    assert cli("plan", str(desired), "--sandbox", "--detailed-exitcode").exit_code == 0
+
+
+def test_second_apply_on_the_same_journal_is_refused_naming_the_holder(workspace, cli):
+    desired = str(copy_example(workspace, "yext.yaml"))
+    with apply_lock(Path(".reconciler/journal.db")):
+        refused = cli("apply", desired, "--sandbox", "--auto-approve")
+    assert refused.exit_code == 1
+    assert "another apply holds" in refused.output and "pid " in refused.output
+    assert cli("apply", desired, "--sandbox", "--auto-approve").exit_code == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_canary_secret_appears_nowhere(workspace, cli):
+    desired = str(copy_example(workspace, "yext.yaml"))
+    seed = YextSimulator.default_seed()
+    seed["api_keys"] = [CANARY]
+    simulator = YextSimulator(seed=seed)
+    outputs: list[str] = []
+    with ServedSimulators({"yext": simulator}) as served:
+        env = {"YEXT_BASE_URL": served.urls["yext"], "YEXT_API_KEY": CANARY}
+        runs = [
+            ("validate", desired),
+            ("plan", desired, "--verbose", "--out", "plan.json"),
+            ("plan", desired, "--output", "json"),
+            ("plan", desired, "--output", "markdown"),
+            ("apply", desired, "--dry-run", "--verbose"),
+            ("apply", "plan.json", "--verbose"),
+            ("journal",),
+            ("journal", "--json"),
+            ("drift", desired, "--verbose"),
+        ]
+        for args in runs:
+            outputs.append(cli(*args, env=env).output)
+        simulator.set_faults(Faults(error_rates={500: 1.0}))
+        failing = cli("plan", desired, "--verbose", env={**env, "RECONCILER_X": "1"})
+        assert failing.exit_code == 1
+        outputs.append(failing.output)
+        simulator.set_faults(Faults())
+    unreachable = {"YEXT_BASE_URL": f"http://127.0.0.1:{_closed_port()}", "YEXT_API_KEY": CANARY}
+    broken = cli("plan", desired, "--verbose", env=unreachable)
+    assert broken.exit_code == 1
+    outputs.append(broken.output)
+    assert any("api_key=***" in text for text in outputs), "previews were not shown at all"
+    for text in outputs:
+        assert CANARY not in text
+    for path in [Path("plan.json"), *Path(".reconciler").rglob("*")]:
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+            from urllib.parse import quote
+            assert quote(CANARY, safe="").encode() not in path.read_bytes(), path
