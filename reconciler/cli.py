@@ -319,13 +319,16 @@ def sandbox_reset() -> None:
 
 @sandbox.command("faults")
 @click.argument("provider")
-@click.option("--set", "settings", help='Fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}}\'.')
+@click.option("--set", "settings", help='Fault settings as JSON: {"error_rates": {"503": 0.1}}.')
 @click.option("--clear", is_flag=True, help="Back to no faults.")
 def sandbox_faults(provider: str, settings: str | None, clear: bool) -> None:
     """Shows or sets a simulator's fault injection for later --sandbox runs."""
     from reconciler.sandbox.base import Faults
 
-    simulator = InProcessSandbox(DEFAULT_STATE_DIR).simulator(provider)
+    try:
+        simulator = InProcessSandbox(DEFAULT_STATE_DIR).simulator(provider)
+    except KeyError as error:
+        _fail(f"error: {error.args[0]}")
     if clear or settings is not None:
         try:
             faults = Faults() if clear else Faults.model_validate_json(settings or "{}")

@@ -9,7 +9,7 @@ because this module must not know any vendor.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -41,7 +41,7 @@ class SubjectEntry(Strict):
     client: str | None = None
     protected: bool = Field(default=False, description="Never remove a license from it")
     attrs: dict[str, Any] = Field(default_factory=dict, description="Vendor detail")
-    licenses: list[str | LicenseSpec] = Field(
+    licenses: list[Annotated[str, Field(min_length=1)] | LicenseSpec] = Field(
         default_factory=list,
         description="The complete list: anything else it holds is removed (unless protected)",
     )
@@ -49,6 +49,8 @@ class SubjectEntry(Strict):
     @model_validator(mode="after")
     def _one_kind(self) -> SubjectEntry:
         named = [kind for kind in SUBJECT_KINDS if getattr(self, kind) is not None]
+        if len(named) == 1 and not str(getattr(self, named[0])).strip():
+            raise ValueError(f"the {named[0]} id is empty")
         if len(named) != 1:
             raise ValueError(
                 "a subject needs exactly one of "

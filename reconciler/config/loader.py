@@ -98,9 +98,20 @@ def _problems_from(
     found: list[Problem] = []
     for detail in error.errors():
         path = _data_path(source.data, prefix, detail["loc"])
-        at = _value_at(source.data, path)
-        if detail["type"] in {"string_type"} and isinstance(at, dict):
-            continue  # the mapping branch of `str | LicenseSpec` reports the real problem
+        branch = next((p for p in detail["loc"] if p in _UNION_BRANCHES), None)
+        if branch is not None:
+            # `str | LicenseSpec`: report the branch that matches the input's shape, once.
+            cut = detail["loc"].index(branch)
+            container = _data_path(source.data, prefix, detail["loc"][:cut])
+            given = _value_at(source.data, container)
+            shape_matches = isinstance(given, dict) if branch == "LicenseSpec" else isinstance(
+                given, str
+            )
+            if not shape_matches:
+                if not isinstance(given, str | dict) and branch == "LicenseSpec":
+                    found.append(Problem(source.location(container), "a license is an id or "
+                                         "a mapping with id, quantity, expires, attrs"))
+                continue
         location = source.location(path)
         where = ".".join(str(p) for p in path[len(prefix) :]) or "document"
         if detail["type"] == "extra_forbidden":
@@ -111,6 +122,9 @@ def _problems_from(
         message = detail["msg"].removeprefix("Value error, ")
         found.append(Problem(location, f"{where}: {message}"))
     return found
+
+
+_UNION_BRANCHES = frozenset({"str", "constrained-str", "LicenseSpec", "function-after"})
 
 
 def _data_path(data: Any, prefix: DataPath, loc: tuple[Any, ...]) -> DataPath:
@@ -124,7 +138,7 @@ def _data_path(data: Any, prefix: DataPath, loc: tuple[Any, ...]) -> DataPath:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(node, dict) and part not in ("str", "LicenseSpec", "function-after"):
+        elif isinstance(node, dict) and part not in _UNION_BRANCHES:
             path.append(str(part))
             node = None
     return tuple(path)
@@ -201,6 +215,7 @@ class _ProviderBuilder:
         self.spec = spec
         self.connection: dict[str, Any] | None = None
         self.connection_at: Location | None = None
+        self.connection_invalid = False
         self.limits: Limits = Limits()
         self.limits_at: Location | None = None
         self.pools: dict[str, PoolDecl] = {}
@@ -255,6 +270,7 @@ class _ProviderBuilder:
         try:
             model = self.spec.connection_model.model_validate(connection)
         except ValidationError as error:
+            self.connection_invalid = True
             problems.extend(_connection_problems(error, source, (*base, "connection"), self.spec))
             return
         self.connection = model.model_dump(mode="json", exclude_unset=False)
@@ -319,7 +335,9 @@ class _ProviderBuilder:
 
     def finish(self, problems: list[Problem]) -> ProviderDesired:
         connection = self.connection
-        if connection is None:
+        if connection is None and self.connection_invalid:
+            connection = {}
+        elif connection is None:
             try:
                 connection = self.spec.connection_model.model_validate({}).model_dump(mode="json")
             except ValidationError as error:

@@ -22,6 +22,7 @@ from reconciler.model import Location
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ALIAS_VALUES = 10_000
 MAX_NODES = 1_000_000
+MAX_DEPTH = 64
 
 DataPath = tuple[str | int, ...]
 
@@ -58,6 +59,8 @@ class _Builder:
         self._constructor = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: DataPath) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(node, f"values nested more than {MAX_DEPTH} levels deep")
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _TooLarge(node, f"document has more than {MAX_NODES} values")
@@ -181,4 +184,6 @@ def read_documents(
         problems.append(Problem(Location(file=name, line=line), f"YAML syntax error: {reason}"))
     except yaml.YAMLError as error:
         problems.append(Problem(Location(file=name, line=1), f"YAML error: {error}"))
+    except RecursionError:
+        problems.append(Problem(Location(file=name, line=1), "YAML nested too deeply to read"))
     return documents, problems
