@@ -11,6 +11,7 @@ in the connection settings.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -96,16 +97,26 @@ class YextProvider(Provider):
 
     # ---- facts ---------------------------------------------------------------------
     async def read(self, desired: ProviderDesired) -> CurrentState:
+        """One paged list of packs, then each pack's assignments, packs read concurrently.
+
+        Page tokens make one list sequential; listing per pack (instead of `-` for
+        all packs) lets the packs' pages travel in parallel, within the limits.
+        """
         packs = await self._get_pages(self._packs_path(), "licensePacks")
-        assignments = await self._get_pages(
-            f"{self._packs_path()}/-/assigned-entities", "licenseAssignments"
+        per_pack = await asyncio.gather(
+            *(
+                self._get_pages(f"{self._packs_path()}/{pack['id']}/assigned-entities",
+                                "licenseAssignments")
+                for pack in packs
+            )
         )
         holders: dict[str, list[tuple[str, str | None]]] = {pack["id"]: [] for pack in packs}
-        for group in assignments:
-            for row in group.get("assignedEntities", []):
-                holders.setdefault(group["licensePack"], []).append(
-                    (row["entityId"], row.get("expirationDate"))
-                )
+        for groups in per_pack:
+            for group in groups:
+                for row in group.get("assignedEntities", []):
+                    holders.setdefault(group["licensePack"], []).append(
+                        (row["entityId"], row.get("expirationDate"))
+                    )
         grants = [
             Grant(
                 provider=self.id,

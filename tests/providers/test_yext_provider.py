@@ -51,7 +51,7 @@ async def test_read_pages_through_everything_with_list_calls(provider, simulator
     assert pools["knowledge-pro"] == (5, 4)
     paths = [e["path"] for e in simulator.request_log()]
     assert all("/assigned-entities/" not in p for p in paths), "no per-entity calls"
-    assert len(paths) == 2 + 6, "3 packs / 2 per page, 11 assignments / 2 per page"
+    assert len(paths) == 2 + (2 + 1 + 3), "3 packs by 2, then each pack (4, 2, 5) by 2"
 
 
 async def test_assign_remove_and_expiry_round_trip(provider):
