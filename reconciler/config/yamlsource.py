@@ -26,6 +26,9 @@ MAX_DEPTH = 64
 
 DataPath = tuple[str | int, ...]
 
+_COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's composer when PyYAML has it (several times faster), else pure Python."""
+
 
 @dataclass
 class SourceDocument:
@@ -159,7 +162,7 @@ def read_documents(
     documents: list[SourceDocument] = []
     problems: list[Problem] = []
     try:
-        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        for node in yaml.compose_all(text, Loader=_COMPOSER):
             if node is None:
                 continue
             builder = _Builder(name)

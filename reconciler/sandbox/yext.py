@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from pathlib import Path
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -66,7 +67,12 @@ class YextSimulator(Simulator):
     seed_resource = "yext.yaml"
     environment: ClassVar[dict[str, str]] = {"api_key_env": "sandbox-yext-api-key"}
 
+    def __init__(self, seed: dict[str, Any] | None = None, state_dir: Path | None = None) -> None:
+        self._swept: dict[str, str] = {}
+        super().__init__(seed, state_dir)
+
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
+        self._swept.clear()
         accounts: dict[str, Any] = {}
         for account_id, account in (seed.get("accounts") or {}).items():
             accounts[account_id] = {
@@ -130,14 +136,17 @@ class YextSimulator(Simulator):
         account = self.state["accounts"].get(account_id)
         if account is None:
             raise YextError(404, CODE_NOT_FOUND_ACCOUNT, f"Account not found: {account_id}")
-        self._expire(account)
+        self._expire(account_id, account)
         assert isinstance(account, dict)
         return account
 
-    @staticmethod
-    def _expire(account: dict[str, Any]) -> None:
-        """Removes assignments whose expiration day has begun."""
+    def _expire(self, account_id: str, account: dict[str, Any]) -> None:
+        """Removes assignments whose expiration day has begun (swept once a day: only
+        future dates can be set, so nothing new expires before tomorrow)."""
         today = dt.date.today().isoformat()
+        if self._swept.get(account_id) == today:
+            return
+        self._swept[account_id] = today
         for holders in account["assignments"].values():
             for entity, expires in list(holders.items()):
                 if expires is not None and expires <= today:
