@@ -19,9 +19,9 @@ import yaml
 from reconciler.errors import Problem
 from reconciler.model import Location
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_ALIAS_VALUES = 10_000
-MAX_NODES = 1_000_000
+MAX_NODES = 5_000_000
 MAX_DEPTH = 64
 
 DataPath = tuple[str | int, ...]
@@ -41,12 +41,18 @@ class SourceDocument:
 
     def location(self, path: DataPath) -> Location:
         """The line of `path`, or of its nearest ancestor that has one."""
+        line = self.lines.get(path)
+        if line is not None:
+            return Location(file=self.file, line=line)
         probe = tuple(path)
         while probe:
             if probe in self.lines:
                 return Location(file=self.file, line=self.lines[probe])
             probe = probe[:-1]
         return Location(file=self.file, line=self.lines.get((), self.first_line))
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class _Builder:
@@ -112,6 +118,8 @@ class _Builder:
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             return self.build(node, ())
+        if node.tag == _STR_TAG:
+            return node.value  # most scalars: skip the generic constructor
         try:
             value = self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as error:

@@ -38,7 +38,7 @@ class ServedSimulators:
 
     def start(self) -> dict[str, str]:
         for name, simulator in sorted(self.simulators.items()):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, 0))
             port = sock.getsockname()[1]

@@ -62,7 +62,7 @@ def test_corpus_is_big_enough():
 
 def test_huge_file_is_refused_before_parsing(workspace, cli):
     (workspace / "bad").mkdir()
-    filler = "# padding\n" * 600_000
+    filler = "# padding\n" * 3_400_000
     (workspace / "bad" / "huge.yaml").write_text("providers: {}\n" + filler)
     result = cli("plan", "bad", "--sandbox")
     assert result.exit_code == 1
