@@ -10,7 +10,7 @@ benchmarks/scenarios/. Each simulator is served over real HTTP on loopback with
 
 Columns: requests made vs minimal requests (Σ ⌈items / max page size⌉ per list
 scope, from the scenario, not from the provider), plan wall time vs the network
-floor (minimal requests × latency ÷ total configured concurrency), diff + order
+floor (minimal requests x latency / total configured concurrency), diff + order
 CPU time vs a plain-dict diff of the same grants, peak RSS of the planning process.
 """
 

@@ -30,7 +30,9 @@ def build(grants: int, rng: random.Random) -> Scenario:
         "api_keys": ["sandbox-yext-api-key"],
         "max_page_size": PAGE,
         "accounts": {"me": {
-            "packs": [{"id": p, "name": p, "total": len(h) + changed + 10} for p, h in live.items()],
+            "packs": [
+                {"id": p, "name": p, "total": len(h) + changed + 10} for p, h in live.items()
+            ],
             "entities": entities,
             "assignments": live,
         }},
