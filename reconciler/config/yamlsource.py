@@ -1,15 +1,20 @@
 """Reads YAML into plain data plus the line every value came from.
 
-PyYAML's composer gives nodes with positions; we build the Python values
-ourselves so that a validation error at `providers.yext.subjects[3].licenses[0]`
-can be reported as `file:line`. Hostile input is refused before it costs much:
-oversized files, non-UTF-8 bytes, duplicate keys (which YAML would silently
-let the last one win) and alias-expansion bombs.
+We build Python values straight from the parser's events (libyaml's when
+available), recording the line of each one, so that a validation error at
+`providers.yext.subjects[3].licenses[0]` can be reported as `file:line`.
+Working from events rather than a composed node tree keeps memory flat for large
+estates (a node tree holds two position marks per value).
+
+Hostile input is refused before it costs much: oversized files, non-UTF-8 bytes,
+duplicate keys (YAML would silently let the last one win), deep nesting and
+alias-expansion bombs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +31,11 @@ MAX_DEPTH = 64
 
 DataPath = tuple[str | int, ...]
 
-_COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's composer when PyYAML has it (several times faster), else pure Python."""
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML has it (several times faster), else pure Python."""
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -52,93 +60,159 @@ class SourceDocument:
         return Location(file=self.file, line=self.lines.get((), self.first_line))
 
 
-_STR_TAG = "tag:yaml.org,2002:str"
+def _line(event: Any) -> int:
+    """1-based line where a parser event starts."""
+    mark = event.start_mark
+    return int(mark.line) + 1 if mark is not None else 1
 
 
-class _Builder:
-    """Turns a composed node tree into Python data, recording lines, bounding size."""
+class _TooLarge(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
 
-    def __init__(self, file: str) -> None:
+
+def _size(value: Any) -> int:
+    """How many values an alias to `value` expands to."""
+    if isinstance(value, dict):
+        return 1 + sum(_size(v) for v in value.values())
+    if isinstance(value, list):
+        return 1 + sum(_size(v) for v in value)
+    return 1
+
+
+class _DocumentBuilder:
+    """Consumes one document's events; produces its data and line map."""
+
+    def __init__(self, file: str, events: Iterator[yaml.Event]) -> None:
         self.file = file
+        self.events = events
         self.lines: dict[DataPath, int] = {}
         self.problems: list[Problem] = []
+        self.anchors: dict[str, Any] = {}
         self.alias_values = 0
-        self.nodes = 0
-        self._seen_ids: set[int] = set()
+        self.values = 0
+        self._resolver: Any = yaml.resolver.Resolver()
         self._constructor = yaml.constructor.SafeConstructor()
 
-    def build(self, node: yaml.Node, path: DataPath) -> Any:
-        if len(path) > MAX_DEPTH:
-            raise _TooLarge(node, f"values nested more than {MAX_DEPTH} levels deep")
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise _TooLarge(node, f"document has more than {MAX_NODES} values")
-        if id(node) in self._seen_ids:
-            self.alias_values += 1
-            if self.alias_values > MAX_ALIAS_VALUES:
-                raise _TooLarge(
-                    node, f"aliases expand to more than {MAX_ALIAS_VALUES} values (alias bomb?)"
-                )
-        self._seen_ids.add(id(node))
-        self.lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            inherited: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    self._merge(inherited, value_node, path)
-                    continue
-                key = self._scalar(key_node)
-                if isinstance(key, list | dict):
-                    self._problem(key_node, "mapping keys must be plain values")
-                    continue
-                if key in result:
-                    self._problem(key_node, f"duplicate key '{key}' (declared again here)")
-                    continue
-                result[key] = self.build(value_node, (*path, str(key)))
-                self.lines[(*path, str(key))] = key_node.start_mark.line + 1
-            for key, value in inherited.items():
-                result.setdefault(key, value)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        return self._scalar(node)
+    def value(self, event: yaml.Event, path: DataPath | None) -> Any:
+        """Builds the value that starts with `event` (its end events consumed too).
 
-    def _merge(self, result: dict[Any, Any], node: yaml.Node, path: DataPath) -> None:
-        """`<<: *base` (or a list of them): keys not set explicitly come from the alias."""
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        for source in sources:
-            merged = self.build(source, path)
-            if not isinstance(merged, dict):
-                self._problem(source, "'<<' merges only mappings")
+        `path` None: a key or a discarded value, whose line is not recorded.
+        """
+        line = _line(event)
+        if path is not None and len(path) > MAX_DEPTH:
+            raise _TooLarge(line, f"values nested more than {MAX_DEPTH} levels deep")
+        self.values += 1
+        if self.values > MAX_NODES:
+            raise _TooLarge(line, f"document has more than {MAX_NODES} values")
+        if path is not None:
+            self.lines[path] = line
+        if isinstance(event, yaml.AliasEvent):
+            return self._alias(event, line)
+        if isinstance(event, yaml.ScalarEvent):
+            built = self._scalar(event, line)
+        elif isinstance(event, yaml.SequenceStartEvent):
+            built = self._sequence(path)
+        elif isinstance(event, yaml.MappingStartEvent):
+            built = self._mapping(path)
+        else:  # pragma: no cover - the parser guarantees a value here
+            raise _TooLarge(line, f"unexpected YAML event {type(event).__name__}")
+        anchor = getattr(event, "anchor", None)
+        if anchor:
+            self.anchors[anchor] = built
+        return built
+
+    def _alias(self, event: yaml.AliasEvent, line: int) -> Any:
+        if event.anchor not in self.anchors:
+            self._problem(line, f"alias '*{event.anchor}' refers to no anchor above it")
+            return None
+        target = self.anchors[event.anchor]
+        self.alias_values += _size(target)
+        if self.alias_values > MAX_ALIAS_VALUES:
+            raise _TooLarge(
+                line, f"aliases expand to more than {MAX_ALIAS_VALUES} values (alias bomb?)"
+            )
+        return target
+
+    def _sequence(self, path: DataPath | None) -> list[Any]:
+        items: list[Any] = []
+        for event in self.events:
+            if isinstance(event, yaml.SequenceEndEvent):
+                return items
+            items.append(self.value(event, None if path is None else (*path, len(items))))
+        return items
+
+    def _mapping(self, path: DataPath | None) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        inherited: dict[Any, Any] = {}
+        for event in self.events:
+            if isinstance(event, yaml.MappingEndEvent):
+                break
+            key_line = _line(event)
+            if isinstance(event, yaml.ScalarEvent) and self._tag(event) == _MERGE_TAG:
+                self._merge(inherited, next(self.events), path)
                 continue
-            for key, value in merged.items():
-                result.setdefault(key, value)
+            key = self.value(event, None)
+            value_event = next(self.events)
+            if isinstance(key, list | dict):
+                self._problem(key_line, "mapping keys must be plain values")
+                self.value(value_event, None)
+                continue
+            if key in result:
+                self._problem(key_line, f"duplicate key '{key}' (declared again here)")
+                self.value(value_event, None)
+                continue
+            child = None if path is None else (*path, str(key))
+            result[key] = self.value(value_event, child)
+            if child is not None:
+                self.lines[child] = key_line
+        for key, value in inherited.items():
+            result.setdefault(key, value)
+        return result
 
-    def _scalar(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            return self.build(node, ())
-        if node.tag == _STR_TAG:
-            return node.value  # most scalars: skip the generic constructor
+    def _merge(
+        self, inherited: dict[Any, Any], event: yaml.Event, path: DataPath | None
+    ) -> None:
+        """`<<: *base` (or a list of them): keys not set explicitly come from there."""
+        merged = self.value(event, path)
+        sources = merged if isinstance(merged, list) else [merged]
+        for source in sources:
+            if not isinstance(source, dict):
+                self._problem(_line(event), "'<<' merges only mappings")
+                continue
+            for key, value in source.items():
+                inherited.setdefault(key, value)
+
+    def _tag(self, event: yaml.ScalarEvent) -> str:
+        if event.tag and event.tag != "!":
+            return str(event.tag)
+        resolved = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return str(resolved)
+
+    def _scalar(self, event: yaml.ScalarEvent, line: int) -> Any:
+        tag = self._tag(event)
+        if tag == _STR_TAG:
+            return event.value  # most scalars: skip the generic constructor
+        start: Any = event.start_mark
+        node = yaml.ScalarNode(tag, event.value, start, start, event.style)
         try:
             value = self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as error:
-            self._problem(node, f"cannot read value: {error.problem}")
+            self._problem(line, f"cannot read value: {error.problem}")
             return None
         if isinstance(value, dt.datetime):
             return value.date()
         return value
 
-    def _problem(self, node: yaml.Node, message: str) -> None:
-        self.problems.append(
-            Problem(Location(file=self.file, line=node.start_mark.line + 1), message)
-        )
+    def _problem(self, line: int, message: str) -> None:
+        self.problems.append(Problem(Location(file=self.file, line=line), message))
 
 
-class _TooLarge(Exception):
-    def __init__(self, node: yaml.Node, message: str) -> None:
-        self.node = node
-        super().__init__(message)
+def _skip_document(events: Iterator[yaml.Event]) -> None:
+    for event in events:
+        if isinstance(event, yaml.DocumentEndEvent):
+            return
 
 
 def read_documents(
@@ -151,38 +225,34 @@ def read_documents(
     except OSError as error:
         return [], [Problem(Location(file=name, line=1), f"cannot read file: {error.strerror}")]
     if len(raw) > MAX_FILE_BYTES:
-        return [], [
-            Problem(
-                Location(file=name, line=1),
-                f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}",
-            )
-        ]
+        message = f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}"
+        return [], [Problem(Location(file=name, line=1), message)]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        return [], [
-            Problem(
-                Location(file=name, line=line),
-                f"file is not valid UTF-8 (byte 0x{raw[error.start]:02x})",
-            )
-        ]
+        message = f"file is not valid UTF-8 (byte 0x{raw[error.start]:02x})"
+        return [], [Problem(Location(file=name, line=line), message)]
     documents: list[SourceDocument] = []
     problems: list[Problem] = []
+    events = iter(yaml.parse(text, Loader=_LOADER))
     try:
-        for node in yaml.compose_all(text, Loader=_COMPOSER):
-            if node is None:
+        for event in events:
+            if not isinstance(event, yaml.DocumentStartEvent):
                 continue
-            builder = _Builder(name)
+            first = next(events)
+            if isinstance(first, yaml.DocumentEndEvent):
+                continue
+            builder = _DocumentBuilder(name, events)
             try:
-                data = builder.build(node, ())
+                data = builder.value(first, ())
             except _TooLarge as error:
-                line = error.node.start_mark.line + 1
-                problems.append(Problem(Location(file=name, line=line), str(error)))
+                problems.append(Problem(Location(file=name, line=error.line), str(error)))
+                _skip_document(events)
                 continue
             problems.extend(builder.problems)
             documents.append(
-                SourceDocument(name, data, builder.lines, first_line=node.start_mark.line + 1)
+                SourceDocument(name, data, builder.lines, first_line=_line(first))
             )
     except yaml.MarkedYAMLError as error:
         # An unclosed bracket or quote is reported at the end of the file; the line
@@ -195,6 +265,4 @@ def read_documents(
         problems.append(Problem(Location(file=name, line=line), f"YAML syntax error: {reason}"))
     except yaml.YAMLError as error:
         problems.append(Problem(Location(file=name, line=1), f"YAML error: {error}"))
-    except RecursionError:
-        problems.append(Problem(Location(file=name, line=1), "YAML nested too deeply to read"))
     return documents, problems
