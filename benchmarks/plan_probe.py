@@ -33,7 +33,9 @@ async def measure(path: str) -> dict[str, Any]:
     desired = load_desired([path])
     loaded = time.perf_counter()
     async with Session(desired) as session:
+        read_cpu = time.process_time()
         currents = await session.read()
+        read_cpu = time.process_time() - read_cpu
         read = time.perf_counter()
         today = dt.date.today()
         cpu = time.process_time()
@@ -59,6 +61,7 @@ async def measure(path: str) -> dict[str, Any]:
         "wall": finished - started,
         "load": loaded - started,
         "read": read - loaded,
+        "read_cpu": read_cpu,
         "diff_cpu": diff_cpu,
         "order_cpu": order_cpu,
         "baseline_cpu": baseline_cpu,

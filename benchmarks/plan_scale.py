@@ -106,7 +106,8 @@ def main() -> None:
     print(f"providers: {', '.join(chosen)}; latency {args.latency_ms:g} ms per request")
     print(table(rows))
     for r in rows:
-        print(f"N={r['grants']:,}: load {r['load']:.2f}s, read {r['read']:.2f}s, "
+        print(f"N={r['grants']:,}: load {r['load']:.2f}s, read {r['read']:.2f}s "
+              f"({r['read_cpu']:.2f}s CPU in the planner), "
               f"{r['changes']:,} changes, {r['actions']:,} actions")
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -208,7 +208,13 @@ def new_client(
     base_url: str,
     transport: httpx.AsyncBaseTransport | None = None,
     timeout: float | None = None,
+    connections: int = 8,
 ) -> httpx.AsyncClient:
-    """An AsyncClient with the project's timeouts, on the network or a given transport."""
+    """An AsyncClient with the project's timeouts, on the network or a given transport.
+
+    The pool holds as many connections as the provider may have calls in flight:
+    more would never be used, and httpcore scans its whole pool on every request.
+    """
     chosen = DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=timeout)
-    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=chosen)
+    pool = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=chosen, limits=pool)

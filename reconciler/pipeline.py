@@ -100,7 +100,7 @@ class Session:
                 )
             problems.extend(_missing_secrets(desired.connection, secrets, desired.source))
             limits = self._limits_override.get(name, desired.limits)
-            client = new_client(base_url, transport, limits.timeout)
+            client = new_client(base_url, transport, limits.timeout, limits.concurrency)
             self._clients.append(client)
             self.providers[name] = cls(connection, VendorHttp(client, limits), secrets)
         if problems:
