@@ -42,7 +42,7 @@ from reconciler.sandbox.serve import ServedSimulators, environment_for  # noqa: 
 def build_all(grants: int, chosen: list[str], seed: int) -> list[Scenario]:
     makers = builders()
     share = max(1, grants // len(chosen))
-    return [makers[name](share, random.Random(seed)) for name in chosen]
+    return [makers[name](share, random.Random(seed), 0.1) for name in chosen]
 
 
 def run_once(grants: int, latency_ms: float, chosen: list[str]) -> dict[str, Any]:

@@ -43,7 +43,8 @@ class Scenario:
         return sum(scope.minimal_requests for scope in self.scopes)
 
 
-Builder = Callable[[int, random.Random], Scenario]
+Builder = Callable[[int, random.Random, float], Scenario]
+"""(grants, rng, difference) → scenario; `difference` is the share of grants that change."""
 
 
 def builders() -> dict[str, Builder]:

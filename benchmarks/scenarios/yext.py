@@ -11,17 +11,17 @@ PAGE = 50
 PER_PACK = 1000
 
 
-def build(grants: int, rng: random.Random) -> Scenario:
+def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
     packs = max(1, grants // PER_PACK)
-    entities = [f"loc-{i:07}" for i in range(grants + grants // 10 + 10)]
+    entities = [f"loc-{i:07}" for i in range(grants + int(grants * difference) + 10)]
     live: dict[str, dict[str, None]] = {f"pack-{p:04}": {} for p in range(packs)}
     wanted: dict[str, list[str]] = {}
     for index, entity in enumerate(entities[:grants]):
         pack = f"pack-{index % packs:04}"
         live[pack][entity] = None
         wanted.setdefault(entity, []).append(pack)
-    # 10 % difference: 5 % of holders lose their seat, 5 % new entities gain one.
-    changed = max(1, grants // 20)
+    # `difference` split evenly: holders losing their seat, new entities gaining one.
+    changed = max(1, int(grants * difference / 2))
     for entity in rng.sample(entities[:grants], changed):
         wanted[entity] = []
     for index, entity in enumerate(entities[grants : grants + changed]):

@@ -22,6 +22,7 @@ import copy
 import json
 import os
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -51,6 +52,8 @@ class Faults(BaseModel):
     the client reads the answer: the nastiest case for duplicate changes.
     `stall_rate` holds a request for `stall_ms` before handling it, so a client
     with a shorter timeout gives up (a timeout the server never acted on).
+    `rate_limit` (requests per second, 0 = none) is the vendor's own throttle: a
+    token bucket holding one second of requests; beyond it, 429 with `Retry-After`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +67,7 @@ class Faults(BaseModel):
     drop_connection_rate: float = 0.0
     drop_response_rate: float = 0.0
     only_changes: bool = False
+    rate_limit: float = 0.0
     seed: int | None = None
 
 
@@ -88,6 +92,7 @@ class Simulator(ABC):
             self.faults = Faults.model_validate_json(faults_file.read_text(encoding="utf-8"))
         self._random = random.Random(self.faults.seed)
         self._burst_left = self.faults.burst_429
+        self._bucket = _TokenBucket(self.faults.rate_limit)
         self.requests: list[dict[str, Any]] = []
         self.state: dict[str, Any] = self._load_state()
         self.app: ASGIApp = _FaultsAndLog(self, Starlette(routes=self._all_routes()))
@@ -180,6 +185,11 @@ class Simulator(ABC):
             path.write_text(faults.model_dump_json(), encoding="utf-8")
         self._random = random.Random(faults.seed)
         self._burst_left = faults.burst_429
+        self._bucket = _TokenBucket(faults.rate_limit)
+
+    def throttle_wait(self) -> float:
+        """Seconds until the vendor's throttle admits another request."""
+        return self._bucket.wait()
 
     def draw_fault(self, changing: bool) -> str | int | None:
         """Decides this request's fault: an HTTP status, 'drop', 'drop-response' or None."""
@@ -188,6 +198,8 @@ class Simulator(ABC):
             return None
         if self._burst_left > 0:
             self._burst_left -= 1
+            return 429
+        if not self._bucket.take():
             return 429
         roll = self._random.random()
         for status, rate in sorted(faults.error_rates.items()):
@@ -233,6 +245,36 @@ class Simulator(ABC):
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+class _TokenBucket:
+    """The vendor's throttle: `rate` tokens a second, at most one second's worth saved."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self) -> bool:
+        if self.rate <= 0:
+            return True
+        self._refill()
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    def wait(self) -> float:
+        """Seconds until the next token."""
+        if self.rate <= 0:
+            return 0.0
+        self._refill()
+        return max(0.0, (1 - self.tokens) / self.rate)
+
+
 class _FaultsAndLog:
     """ASGI middleware: logs every vendor request, injects faults, persists changes."""
 
@@ -272,7 +314,8 @@ class _FaultsAndLog:
         if isinstance(fault, int):
             entry["status"] = fault
             simulator.record(entry)
-            headers = {"Retry-After": str(simulator.faults.retry_after)} if fault == 429 else {}
+            wait = max(simulator.faults.retry_after, simulator.throttle_wait())
+            headers = {"Retry-After": f"{wait:.3f}"} if fault == 429 else {}
             await JSONResponse({"error": "sandbox fault"}, fault, headers=headers)(
                 scope, _replay(b""), send
             )
