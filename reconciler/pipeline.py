@@ -199,12 +199,18 @@ class Session:
                 f"(files: {', '.join(self.desired.paths)}); run `reconciler plan` again"
             )
         touched = sorted({action.provider for action in plan.actions})
+        pools = {(action.provider, action.pool) for action in plan.actions}
         currents = await self.read(touched)
         moved: list[str] = []
         for name in touched:
             before = plan.fingerprints.get(name, {})
             after = currents[name].fingerprints
+            known_pools = {pool.id for pool in currents[name].pools}
             for scope in sorted(set(before) | set(after)):
+                # A pool the plan does not touch may change freely; any other scope
+                # (one that is not a pool) is compared for every plan on this provider.
+                if scope in known_pools and (name, scope) not in pools:
+                    continue
                 if before.get(scope) != after.get(scope):
                     moved.append(f"{name} {scope}")
         if moved:

@@ -6,7 +6,9 @@ core reaches it through this interface and hands it data (`ProviderDesired`,
 
 Contract, after pyinfra's facts and operations:
 - `read` gathers facts with list calls (never one call per subject where a list
-  exists) and reports a fingerprint per scope so stale plans can be detected;
+  exists) and reports a fingerprint per scope so stale plans can be detected.
+  Key fingerprints by pool id where a scope is a pool: `apply PLANFILE` then
+  compares only the pools the plan touches; other keys are always compared;
 - `actions` turns changes into calls, batching where the API allows, and says per
   action whether sending it twice is harmless (`repeatable`);
 - `execute` sends one action and treats "already done" as success;

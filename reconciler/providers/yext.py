@@ -139,7 +139,7 @@ class YextProvider(Provider):
             for pack in packs
         ]
         fingerprints = {
-            f"pack/{pack['id']}": fingerprint([pack["total"], sorted(holders[pack["id"]], key=str)])
+            pack["id"]: fingerprint([pack["total"], sorted(holders[pack["id"]], key=str)])
             for pack in packs
         }
         return CurrentState(

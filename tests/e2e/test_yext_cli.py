@@ -60,8 +60,18 @@ def test_stale_plan_is_refused_naming_the_scope(workspace, cli):
     sandbox.simulator("yext").save()
     refused = cli("apply", "plan.json", "--sandbox")
     assert refused.exit_code == 1
-    assert "stale plan" in refused.output and "yext pack/knowledge-pro" in refused.output
+    assert "stale plan" in refused.output and "yext knowledge-pro" in refused.output
     assert changing(request_log(workspace, "yext")) == []
+
+
+def test_change_in_a_pool_the_plan_does_not_touch_is_not_stale(workspace, cli):
+    desired = str(copy_example(workspace, "yext.yaml"))
+    assert cli("plan", desired, "--sandbox", "--out", "plan.json").exit_code == 0
+    sandbox = InProcessSandbox(workspace / ".reconciler" / "sandbox")
+    sandbox.simulator("yext").state["accounts"]["me"]["assignments"]["reviews-plus"]["hq"] = None
+    sandbox.simulator("yext").save()
+    applied = cli("apply", "plan.json", "--sandbox")
+    assert applied.exit_code == 0, applied.output
 
 
 def test_plan_is_refused_when_the_yaml_changed_since(workspace, cli):
