@@ -200,6 +200,8 @@ class Summary(Frozen):
     pools: tuple[PoolSummary, ...] = ()
     protected_skips: int = 0
     pending: int = 0
+    in_sync: int = 0
+    unmanaged: int = 0
 
 
 class Plan(Frozen):

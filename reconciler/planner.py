@@ -45,6 +45,8 @@ class Diff:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     protected_skips: int = 0
+    in_sync: int = 0
+    unmanaged: int = 0
 
 
 def config_digest(desired: DesiredState) -> str:
@@ -115,13 +117,16 @@ def diff(
                     reason=_describe_update(before, grant),
                 )
             )
+        else:
+            result.in_sync += 1
     for key, grant in live.items():
         if key in wanted or key in held_back:
             continue
         declaration = named.get((grant.subject.kind, grant.subject.id))
         pool = pruned.get(grant.pool)
         if declaration is None and pool is None:
-            continue  # not ours: unmanaged
+            result.unmanaged += 1  # not ours: left alone, like Argo CD's unmanaged resources
+            continue
         if declaration is not None and declaration.protected:
             result.protected_skips += 1
             result.notes.append(
@@ -324,7 +329,7 @@ def build_plan(
     all_actions: list[Action] = []
     all_notes: list[str] = list(notes)
     pending_all: list[PendingChange] = list(extra_pending)
-    protected = 0
+    protected = in_sync = unmanaged = 0
     diffs: dict[str, Diff] = {}
     for name, provider_desired in sorted(desired.providers.items()):
         current = currents[name]
@@ -342,6 +347,8 @@ def build_plan(
         raise CapacityError(capacity_problems)
     for name, result in diffs.items():
         protected += result.protected_skips
+        in_sync += result.in_sync
+        unmanaged += result.unmanaged
         all_notes.extend(result.notes)
         if result.changes:
             all_actions.extend(makers[name](result.changes, currents[name]))
@@ -358,7 +365,9 @@ def build_plan(
             name: dict(sorted(currents[name].fingerprints.items()))
             for name in sorted(desired.providers)
         },
-        summary=summarize(ordered, desired, currents, protected, len(pending_all)),
+        summary=summarize(ordered, desired, currents, protected, len(pending_all)).model_copy(
+            update={"in_sync": in_sync, "unmanaged": unmanaged}
+        ),
         actions=tuple(ordered),
         pending=tuple(sorted(pending_all, key=lambda p: (p.provider, p.key))),
         notes=tuple(all_notes),

@@ -53,6 +53,11 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
         )
         + "."
     )
+    summary = plan.summary
+    lines.append(
+        f"  {summary.in_sync} grant(s) already as declared; {summary.unmanaged} live grant(s) "
+        "not managed here (subject not named, pool not pruned)."
+    )
     for pool in plan.summary.pools:
         capacity = "∞" if pool.capacity is None else str(pool.capacity)
         lines.append(

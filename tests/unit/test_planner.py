@@ -149,3 +149,10 @@ def test_no_changes_when_in_sync():
         "allocate": 0,
         "update": 0,
     }
+
+
+def test_summary_counts_grants_in_sync_and_grants_left_unmanaged():
+    want = desired([grant("a", "p1")], subjects=["a"])
+    have = current([live("a", "p1"), live("stranger", "p1")], {"p1": 5})
+    summary = plan_for(want, have).summary
+    assert (summary.in_sync, summary.unmanaged) == (1, 1)
