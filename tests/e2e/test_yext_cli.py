@@ -52,12 +52,17 @@ def test_saved_plan_applies_exactly_and_is_journaled(workspace, cli):
     assert journal.output.count("finished succeeded") == len(planned)
 
 
+def assign_directly(workspace, pack: str, entity: str) -> None:
+    """A change made at the vendor behind reconciler's back."""
+    sandbox = InProcessSandbox(workspace / ".reconciler" / "sandbox")
+    sandbox.simulator("yext").state["accounts"]["me"]["assignments"][pack][entity] = None
+    sandbox.simulator("yext").save()
+
+
 def test_stale_plan_is_refused_naming_the_scope(workspace, cli):
     desired = str(copy_example(workspace, "yext.yaml"))
     assert cli("plan", desired, "--sandbox", "--out", "plan.json").exit_code == 0
-    sandbox = InProcessSandbox(workspace / ".reconciler" / "sandbox")
-    sandbox.simulator("yext").state["accounts"]["me"]["assignments"]["knowledge-pro"]["hq"] = None
-    sandbox.simulator("yext").save()
+    assign_directly(workspace, "knowledge-pro", "hq")
     refused = cli("apply", "plan.json", "--sandbox")
     assert refused.exit_code == 1
     assert "stale plan" in refused.output and "yext knowledge-pro" in refused.output
@@ -67,9 +72,7 @@ def test_stale_plan_is_refused_naming_the_scope(workspace, cli):
 def test_change_in_a_pool_the_plan_does_not_touch_is_not_stale(workspace, cli):
     desired = str(copy_example(workspace, "yext.yaml"))
     assert cli("plan", desired, "--sandbox", "--out", "plan.json").exit_code == 0
-    sandbox = InProcessSandbox(workspace / ".reconciler" / "sandbox")
-    sandbox.simulator("yext").state["accounts"]["me"]["assignments"]["reviews-plus"]["hq"] = None
-    sandbox.simulator("yext").save()
+    assign_directly(workspace, "reviews-plus", "hq")
     applied = cli("apply", "plan.json", "--sandbox")
     assert applied.exit_code == 0, applied.output
 
