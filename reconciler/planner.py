@@ -254,13 +254,17 @@ def order(actions: Sequence[Action], currents: Mapping[str, CurrentState]) -> li
     for (provider, pool_id), members in by_pool.items():
         state = currents.get(provider)
         pool = next((p for p in state.pools if p.id == pool_id), None) if state else None
-        frees = [a.id for a in members if a.frees]
+        frees = [a for a in members if a.frees]
         takes = [a for a in members if not a.frees and a.seat_delta > 0]
         need = sum(a.seat_delta for a in takes)
         tight = pool is None or pool.capacity is None or pool.used + need > pool.capacity
         if frees and takes and tight:
             for take in takes:
-                extra[take.id].update(frees)
+                # Only frees that can run first: a provider may free *after* a take on
+                # purpose (a re-apply followed by the release of what it over-took).
+                extra[take.id].update(
+                    f.id for f in frees if f.phase <= take.phase and take.id not in f.depends_on
+                )
     linked = [
         a.model_copy(update={"depends_on": tuple(sorted(set(a.depends_on) | extra[a.id]))})
         if extra[a.id]
@@ -341,10 +345,10 @@ def build_plan(
         result = diff(provider_desired, current, today=today, pending=pending)
         diffs[name] = result
         capacity_problems.extend(check_capacity(current, result.changes))
+    if capacity_problems:
+        raise CapacityError(capacity_problems + problems)
     if problems:
         raise ConfigError(problems)
-    if capacity_problems:
-        raise CapacityError(capacity_problems)
     for name, result in diffs.items():
         protected += result.protected_skips
         in_sync += result.in_sync

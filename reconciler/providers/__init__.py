@@ -7,7 +7,8 @@ from reconciler.providers.base import Provider
 
 def registry() -> dict[str, type[Provider]]:
     """Provider id → provider class."""
+    from reconciler.providers.commvault import CommvaultProvider
     from reconciler.providers.yext import YextProvider
 
-    found: dict[str, type[Provider]] = {"yext": YextProvider}
+    found: dict[str, type[Provider]] = {"commvault": CommvaultProvider, "yext": YextProvider}
     return found

@@ -78,6 +78,8 @@ class Simulator(ABC):
     seed_resource: ClassVar[str]
     environment: ClassVar[dict[str, str]] = {}
     """Connection fields of the matching YAML block → the sandbox's fixed value."""
+    base_path: ClassVar[str] = ""
+    """What follows the host in the vendor's base URL (e.g. `/commandcenter/api`)."""
 
     def __init__(
         self,

@@ -11,7 +11,8 @@ from reconciler.sandbox.base import Simulator
 
 def simulators() -> dict[str, type[Simulator]]:
     """Provider id → simulator class, for every vendor the sandbox covers."""
+    from reconciler.sandbox.commvault import CommvaultSimulator
     from reconciler.sandbox.yext import YextSimulator
 
-    found: dict[str, type[Simulator]] = {"yext": YextSimulator}
+    found: dict[str, type[Simulator]] = {"commvault": CommvaultSimulator, "yext": YextSimulator}
     return found

@@ -48,9 +48,8 @@ class InProcessSandbox:
     def transport(self, provider_id: str) -> httpx.AsyncBaseTransport:
         return SandboxTransport(self.simulator(provider_id).app)
 
-    @staticmethod
-    def base_url(provider_id: str) -> str:
-        return f"http://{provider_id}.sandbox"
+    def base_url(self, provider_id: str) -> str:
+        return f"http://{provider_id}.sandbox{type(self.simulator(provider_id)).base_path}"
 
     def overlay(self, provider_id: str, connection: Mapping[str, Any]) -> dict[str, str]:
         return credential_overlay(type(self.simulator(provider_id)), connection)

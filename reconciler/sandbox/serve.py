@@ -47,7 +47,7 @@ class ServedSimulators:
                 simulator.app, lifespan="off", log_level="warning", access_log=False
             )
             self._servers.append(uvicorn.Server(config))
-            self.urls[name] = f"http://{self.host}:{port}"
+            self.urls[name] = f"http://{self.host}:{port}{simulator.base_path}"
 
         async def run_all() -> None:
             await asyncio.gather(

@@ -36,4 +36,4 @@ def test_apply_converges_under_faults_without_duplicates(provider, profile, work
     log = request_log(workspace, provider)
     assert any(not isinstance(e["status"], int) or e["status"] >= 400 for e in log), \
         "the fault profile injected nothing"
-    assert duplicated_changes(log) == []
+    assert duplicated_changes(log, workspace / ".reconciler" / "journal.db") == []

@@ -1,0 +1,47 @@
+"""Commvault end to end through the CLI and the in-process simulator."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.e2e.conftest import changing, copy_example, request_log
+
+
+def test_dry_run_shows_the_seed_release_request_and_sends_nothing(workspace, cli):
+    desired = str(copy_example(workspace, "commvault.yaml"))
+    dry = cli("apply", desired, "--sandbox", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "POST http://commvault.sandbox/commandcenter/api/Client/License/Release" in dry.output
+    assert json.dumps({"clientEntity": {"clientId": 5}, "licensesInfo": [{"license": {
+        "appType": 81, "licenseName": "SQL Server", "licenseType": 30}, "platformType": 1}]},
+        sort_keys=True) in dry.output
+    assert changing(request_log(workspace, "commvault")) == [
+        e for e in request_log(workspace, "commvault") if e["path"].endswith("/Login")]
+
+
+def test_apply_twice_changes_nothing_the_second_time(workspace, cli):
+    desired = str(copy_example(workspace, "commvault.yaml"))
+    assert cli("apply", desired, "--sandbox", "--auto-approve").exit_code == 0
+    before = len(changing(request_log(workspace, "commvault")))
+    second = cli("apply", desired, "--sandbox", "--auto-approve")
+    assert second.exit_code == 0 and "No changes" in second.output
+    after = changing(request_log(workspace, "commvault"))[before:]
+    assert all(e["path"].endswith("/Login") for e in after)
+
+
+def test_over_capacity_is_refused_before_any_change(workspace, cli):
+    desired = copy_example(workspace, "commvault.yaml")
+    document = yaml.safe_load((desired / "commvault.yaml").read_text())
+    for subject in document["providers"]["commvault"]["subjects"]:
+        if subject["client"] in {"fs-01", "fs-02"}:
+            subject["licenses"] = ["Server File System", "Exchange Mailbox"]
+    document["providers"]["commvault"]["connection"]["agent_licenses"] = {
+        "File System": ["Server File System", "Exchange Mailbox"]}
+    (desired / "commvault.yaml").write_text(yaml.safe_dump(document))
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1
+    assert "pool 'Exchange Mailbox' would hold 3 seats but has 2" in refused.output
+    log = request_log(workspace, "commvault")
+    assert all(e["method"] == "GET" or e["path"].endswith("/Login") for e in log)

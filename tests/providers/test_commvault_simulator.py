@@ -1,0 +1,103 @@
+"""The Commvault simulator rejects what Command Center rejects."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from reconciler.sandbox.commvault import CommvaultSimulator
+from tests.conftest import sandbox_client
+
+TOKEN = {"Authtoken": "sandbox-commvault-token"}
+
+
+@pytest.fixture
+async def client():
+    simulator = CommvaultSimulator()
+    async with sandbox_client(simulator) as opened:
+        opened.base_url = "http://commvault.sandbox/commandcenter/api"
+        yield opened
+
+
+def password(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def test_login_takes_a_base64_password_and_answers_errlist_when_wrong(client):
+    good = await client.post("/Login", json={"mode": 4, "username": "admin",
+                                             "password": password("sandbox-commvault-password")})
+    assert good.json()["token"].startswith("QSDK ")
+    wrong = await client.post("/Login", json={"mode": 4, "username": "admin",
+                                              "password": password("guess")})
+    assert wrong.status_code == 200
+    assert wrong.json() == {"errList": [{"errorCode": 5,
+                                         "errLogMessage": "Invalid Username or Password"}]}
+    plain = await client.post("/Login", json={"mode": 4, "username": "admin",
+                                              "password": "sandbox-commvault-password"})
+    assert "errList" in plain.json(), "a password that is not base64 is refused"
+
+
+async def test_calls_need_a_valid_authtoken(client):
+    assert (await client.get("/Client")).status_code == 401
+    assert (await client.get("/Client", headers={"Authtoken": "QSDK forged"})).status_code == 401
+    listed = await client.get("/Client", headers=TOKEN)
+    names = [row["client"]["clientEntity"]["clientName"]
+             for row in listed.json()["clientProperties"]]
+    assert names[:2] == ["fs-01", "fs-02"]
+
+
+async def test_release_of_a_license_not_consumed_is_error_code_in_a_200(client):
+    body = {"licensesInfo": [{"platformType": 1, "license": {
+        "licenseType": 40, "appType": 137, "licenseName": "Exchange Mailbox"}}],
+        "clientEntity": {"clientId": 2}}
+    answer = await client.post("/Client/License/Release", json=body, headers=TOKEN)
+    assert answer.status_code == 200
+    assert answer.json()["errorCode"] == 3
+
+
+async def test_release_must_name_the_license_exactly(client):
+    body = {"licensesInfo": [{"platformType": 1, "license": {
+        "licenseType": 99, "appType": 33, "licenseName": "Server File System"}}],
+        "clientEntity": {"clientId": 2}}
+    answer = await client.post("/Client/License/Release", json=body, headers=TOKEN)
+    assert answer.json()["errorCode"] == 4
+
+
+async def test_reconfigure_reconsumes_every_agent_license_or_nothing(client):
+    release_all = {"isClientLevelOperation": True, "clientEntity": {"clientId": 5}}
+    assert (await client.post("/Client/License/Release", json=release_all,
+                              headers=TOKEN)).json()["errorCode"] == 0
+    held = await client.get("/Client/5/License", headers=TOKEN)
+    assert held.json()["licensesInfo"] == []
+    again = {"clientInfo": {"clientId": 5}, "platformTypes": [1]}
+    assert (await client.post("/Client/License/Reconfigure", json=again,
+                              headers=TOKEN)).json()["errorCode"] == 0
+    names = {i["license"]["licenseName"]
+             for i in (await client.get("/Client/5/License", headers=TOKEN)).json()["licensesInfo"]}
+    assert names == {"Server File System", "Virtual Server", "SQL Server"}
+
+
+async def test_reconfigure_fails_whole_when_the_commcell_has_no_seat_left():
+    seed = CommvaultSimulator.default_seed()
+    seed["clients"].append({"id": 8, "name": "sql-02", "agents": ["File System", "SQL Server"],
+                            "consumed": []})
+    simulator = CommvaultSimulator(seed=seed)
+    async with sandbox_client(simulator) as client:
+        client.base_url = "http://commvault.sandbox/commandcenter/api"
+        answer = await client.post("/Client/License/Reconfigure", headers=TOKEN,
+                                   json={"clientInfo": {"clientId": 8}, "platformTypes": [1]})
+        assert answer.status_code == 200
+        assert answer.json()["errorCode"] == 5
+        assert "No license available for [SQL Server]: 2 of 2 in use" in answer.json()[
+            "errorMessage"]
+        held = await client.get("/Client/8/License", headers=TOKEN)
+        assert held.json()["licensesInfo"] == [], "all or nothing: no file-system seat either"
+
+
+async def test_unknown_client_is_an_error_code(client: httpx.AsyncClient):
+    answer = await client.post("/Client/License/Reconfigure",
+                               json={"clientInfo": {"clientId": 99}, "platformTypes": [1]},
+                               headers=TOKEN)
+    assert answer.json()["errorCode"] == 2
