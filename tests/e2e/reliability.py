@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 
 from reconciler.model import Action
-
 from tests.e2e.conftest import EXAMPLES
 
 FAST_LIMITS = {"backoff_initial": 0.001, "backoff_max": 0.01, "retries": 15, "timeout": 0.5,
