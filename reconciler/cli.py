@@ -20,8 +20,9 @@ from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal
 from reconciler.lock import apply_lock
-from reconciler.model import Action, Outcome, Plan
+from reconciler.model import Action, Outcome, OutcomeStatus, Plan
 from reconciler.pipeline import Session, load_desired
+from reconciler.providers.base import Resolution
 from reconciler.render.json import read_plan, render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import action_line, render_requests, render_text
@@ -178,6 +179,15 @@ def plan(
 @sandbox_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--dry-run", is_flag=True, help="Print every request; send nothing that changes.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Poll async vendors (ADManager) until the requests created are executed or "
+    "rejected, for at most SECONDS.",
+)
 @removals_option
 @journal_option
 @verbose_option
@@ -186,6 +196,7 @@ def apply(
     sandbox: bool,
     auto_approve: bool,
     dry_run: bool,
+    wait_seconds: float | None,
     max_removals: int | None,
     journal_path: Path,
     verbose: bool,
@@ -199,6 +210,7 @@ def apply(
             desired = load_desired(list(saved.config_paths))
         else:
             desired = load_desired(targets)
+        settled: list[Resolution] = []
         with Journal(journal_path) as journal:
             async with Session(desired, sandbox=_sandbox(sandbox)) as session:
                 if saved is not None:
@@ -217,16 +229,32 @@ def apply(
                     _confirm_or_refuse()
                 with apply_lock(journal_path):
                     report = await session.apply(chosen, journal, _progress)
+                    if wait_seconds is not None:
+                        settled = await session.wait_for_pending(
+                            report, journal, timeout=wait_seconds, listener=_settled
+                        )
         total = len(report.results)
+        pending = report.count(OutcomeStatus.PENDING)
+        waiting = f" ({pending} pending at the vendor)" if pending else ""
         click.echo(
-            f"Apply finished: {total - len(report.failed)} of {total} actions done, "
+            f"Apply finished: {total - len(report.failed)} of {total} actions done{waiting}, "
             f"{len(report.failed)} failed or skipped.",
             err=True,
         )
-        return report.ok
+        unsettled = [r for r in settled if r.status != "executed"]
+        for resolution in unsettled:
+            click.echo(f"not executed: request {resolution.request.request_id} is "
+                       f"{resolution.status}", err=True)
+        return report.ok and not unsettled
 
     ok = _run(work)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+def _settled(resolution: Resolution) -> None:
+    detail = f" ({resolution.message})" if resolution.message else ""
+    line = f"request {resolution.request.request_id} {resolution.status}{detail}: "
+    click.echo(REDACTOR.text(line + action_line(resolution.request.action)), err=True)
 
 
 def _saved_plan(targets: Sequence[str]) -> Plan | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +25,13 @@ from reconciler.model import (
     CurrentState,
     DesiredState,
     Limits,
+    OutcomeStatus,
     PendingChange,
     Plan,
 )
 from reconciler.planner import build_plan, config_digest
 from reconciler.providers import registry
-from reconciler.providers.base import PendingRequest, Provider
+from reconciler.providers.base import PendingRequest, Provider, Resolution
 from reconciler.sandbox.runtime import InProcessSandbox
 from reconciler.secrets import Secrets
 
@@ -40,6 +42,7 @@ def provider_specs() -> dict[str, ProviderSpec]:
             connection_model=cls.connection_model,
             subject_kinds=cls.subject_kinds,
             pool_of=cls.pool_of,
+            normalize_attrs=cls.normalize_attrs,
         )
         for name, cls in registry().items()
     }
@@ -224,6 +227,50 @@ class Session:
         self, plan: Plan, journal: Journal, listener: Listener | None = None
     ) -> ApplyReport:
         return await apply_plan(plan, self.providers, journal, listener)
+
+    async def wait_for_pending(
+        self,
+        report: ApplyReport,
+        journal: Journal,
+        *,
+        timeout: float,
+        poll: float = 2.0,
+        listener: Callable[[Resolution], None] | None = None,
+    ) -> list[Resolution]:
+        """Polls async vendors until the requests this apply created are settled.
+
+        Returns the final word on each request; those still pending at the deadline
+        come back as "pending" (the next plan keeps holding them back).
+        """
+        waiting = [
+            PendingRequest(action=action, request_id=outcome.vendor_request_id)
+            for action, outcome in report.results
+            if outcome.status is OutcomeStatus.PENDING and outcome.vendor_request_id
+        ]
+        settled: list[Resolution] = []
+        deadline = time.monotonic() + timeout
+        while waiting:
+            by_provider: dict[str, list[PendingRequest]] = {}
+            for request in waiting:
+                by_provider.setdefault(request.action.provider, []).append(request)
+            still: list[PendingRequest] = []
+            for name, requests in sorted(by_provider.items()):
+                for resolution in await self.providers[name].resolve_pending(requests):
+                    if resolution.status == "pending":
+                        still.append(resolution.request)
+                        continue
+                    journal.resolved(resolution.request.action, resolution.status,
+                                     resolution.message, resolution.request.request_id)
+                    settled.append(resolution)
+                    if listener is not None:
+                        listener(resolution)
+            waiting = still
+            if waiting and time.monotonic() + poll > deadline:
+                settled.extend(Resolution(request=r, status="pending") for r in waiting)
+                break
+            if waiting:
+                await asyncio.sleep(poll)
+        return settled
 
 
 def _held(action: Any, description: str, request_id: object) -> list[PendingChange]:

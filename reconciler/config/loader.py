@@ -40,6 +40,7 @@ class ProviderSpec:
     connection_model: type[BaseModel]
     subject_kinds: frozenset[str]
     pool_of: Callable[[Subject, str, Mapping[str, Any]], str]
+    normalize_attrs: Callable[[Mapping[str, Any]], dict[str, Any]] = dict
 
 
 def discover(paths: Iterable[str]) -> tuple[list[Path], list[Problem]]:
@@ -309,6 +310,7 @@ class _ProviderBuilder:
             attrs = {**entry.attrs, **spec.attrs}
             try:
                 pool = self.spec.pool_of(subject, spec.id, attrs)
+                attrs = self.spec.normalize_attrs(attrs)
             except (KeyError, ValueError) as error:
                 problems.append(Problem(license_at, f"{subject}: {error}"))
                 continue

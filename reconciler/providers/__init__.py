@@ -7,8 +7,13 @@ from reconciler.providers.base import Provider
 
 def registry() -> dict[str, type[Provider]]:
     """Provider id → provider class."""
+    from reconciler.providers.admanager import ADManagerProvider
     from reconciler.providers.commvault import CommvaultProvider
     from reconciler.providers.yext import YextProvider
 
-    found: dict[str, type[Provider]] = {"commvault": CommvaultProvider, "yext": YextProvider}
+    found: dict[str, type[Provider]] = {
+        "admanager": ADManagerProvider,
+        "commvault": CommvaultProvider,
+        "yext": YextProvider,
+    }
     return found

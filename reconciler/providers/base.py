@@ -100,6 +100,15 @@ class Provider(ABC):
         """Which pool a declared license draws from. Default: the license is the pool."""
         return license
 
+    @classmethod
+    def normalize_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        """The comparable form of a grant's attrs (what `read` reports for the same value).
+
+        Applied to declared grants by the loader, so that an in-sync estate diffs to
+        nothing however the YAML spells it (order of lists, empty vs absent).
+        """
+        return dict(attrs)
+
     # ---- facts ---------------------------------------------------------------------
     @abstractmethod
     async def read(self, desired: ProviderDesired) -> CurrentState:

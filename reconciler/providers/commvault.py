@@ -6,10 +6,25 @@ Commvault has no "assign one license" call: `Client/License/Reconfigure` re-appl
 (some licenses back, others still released) the plan re-applies first, then
 releases what the client should not hold, and says why in each action.
 
-Inferred (see README, "vendor assumptions"), each in one setting:
+The pool is the license name: one `providers.commvault` block is one CommCell, so
+"<CommCell>/<license>" needs no CommCell part (`pool_of` cannot see the connection).
+
+Capacity, two numbers per license: the *end state* (the planner's generic check) and
+the *peak* while re-applies hold seats they will release again (`check`, below). Plain
+releases run first (PHASE_FREE), then every re-apply (PHASE_REAPPLY), then the
+releases that undo what a re-apply over-took (PHASE_RELEASE_AFTER_REAPPLY); the peak
+is what the CommCell holds just before those last releases.
+
+A re-apply is not repeatable: once the releases after it have run, sending it again
+consumes those seats again (and can take the CommCell's last seat from someone else).
+A retry before the releases would be harmless, but the applier cannot know which
+case it is in, so it is sent at most once and crash recovery asks `confirm` instead.
+
+Inferred (see docs/providers/commvault.md, "vendor assumptions"), each in one setting:
 - which licenses an agent consumes (`agent_licenses`, default `DEFAULT_AGENT_LICENSES`);
 - license capacity per name (`capacity`): no public page shows a read for it;
-- errorCode 3 on a release means "not consumed": counted as already released.
+- errorCode 3 on a release means "not consumed": counted as already released;
+- an API access token is sent as `Authtoken: Bearer <token>` (`token_prefix`).
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ DEFAULT_AGENT_LICENSES: dict[str, list[str]] = {
     "Exchange Mailbox": ["Exchange Mailbox"],
 }
 NOT_CONSUMED_CODES = (3,)
+TOKEN_PREFIXES = ("QSDK ", "SAML ", "Bearer ")
 PHASE_REAPPLY = PHASE_TAKE - 50
 PHASE_RELEASE_AFTER_REAPPLY = PHASE_TAKE + 50
 
@@ -63,6 +79,8 @@ class CommvaultConnection(Connection):
     agent_licenses: dict[str, list[str]] = Field(
         default_factory=lambda: dict(DEFAULT_AGENT_LICENSES))
     not_consumed_codes: tuple[int, ...] = NOT_CONSUMED_CODES
+    token_prefix: str = "Bearer "
+    """Put before a `token_env` value that has none of QSDK/SAML/Bearer (cvpysdk's rule)."""
 
     @model_validator(mode="after")
     def _one_way_to_log_in(self) -> CommvaultConnection:
@@ -92,7 +110,10 @@ class CommvaultProvider(Provider):
             if self._token is not None and not renew:
                 return self._token
             if self.connection.token_env is not None:
-                self._token = self.secrets.get(self.connection.token_env)
+                token = self.secrets.get(self.connection.token_env)
+                if not token.startswith(TOKEN_PREFIXES):
+                    token = self.connection.token_prefix + token
+                self._token = token
                 return self._token
             assert self.connection.username_env and self.connection.password_env
             username = self.secrets.get(self.connection.username_env, secret=False)
@@ -123,11 +144,21 @@ class CommvaultProvider(Provider):
         return response
 
     async def _get(self, path: str, **params: str) -> dict[str, Any]:
+        """A read; an `errorCode` in a 200 is an error too, never an empty answer.
+
+        (A client deleted between the listing and its license read answers 200 with an
+        errorCode: taken as "holds nothing", it would plan a re-apply.)
+        """
         response = await self._call(RequestSpec("GET", path, params=params), repeatable=True)
         if not response.is_success:
             raise VendorError(f"Commvault GET {path}: {_describe(response)}",
                               status=response.status_code)
-        return _json(response)
+        data = _json(response)
+        code = data.get("errorCode") or 0
+        if code != 0:
+            raise VendorError(f"Commvault GET {path}: error {code}: "
+                              f"{data.get('errorMessage', '')}", code=str(code))
+        return data
 
     # ---- facts -------------------------------------------------------------------------
     @classmethod
@@ -135,19 +166,25 @@ class CommvaultProvider(Provider):
         return license
 
     async def read(self, desired: ProviderDesired) -> CurrentState:
+        """Clients once, then each client's licenses (VendorHttp bounds the concurrency).
+
+        Every client's licenses are read (a pool's `used` counts all of them); agents
+        only of the clients the YAML names, the only ones a re-apply can be planned for.
+        """
+        named = {d.subject.id for d in desired.subjects if d.subject.kind == "client"}
         listing = await self._get("/Client")
         entities = [row["client"]["clientEntity"] for row in listing.get("clientProperties", [])]
 
         async def one(entity: dict[str, Any]) -> dict[str, Any]:
             client_id = str(entity["clientId"])
-            licenses, agents = await asyncio.gather(
-                self._get(f"/Client/{client_id}/License"),
-                self._get("/Agent", clientId=client_id),
-            )
+            licenses = await self._get(f"/Client/{client_id}/License")
+            agents: list[str] | None = None
+            if entity["clientName"] in named:
+                listed = await self._get("/Agent", clientId=client_id)
+                agents = sorted(a["idaEntity"]["appName"]
+                                for a in listed.get("agentProperties", []))
             return {"id": int(entity["clientId"]), "name": entity["clientName"],
-                    "licenses": licenses.get("licensesInfo", []),
-                    "agents": sorted(a["idaEntity"]["appName"]
-                                     for a in agents.get("agentProperties", []))}
+                    "licenses": licenses.get("licensesInfo", []), "agents": agents}
 
         clients = await asyncio.gather(*(one(entity) for entity in entities))
         self._clients = {client["name"]: client for client in clients}
@@ -166,13 +203,16 @@ class CommvaultProvider(Provider):
         pools = [PoolState(provider=self.id, id=name, capacity=self.connection.capacity.get(name),
                            used=len(consumers.get(name, []))) for name in names]
         fingerprints = {name: fingerprint(sorted(consumers.get(name, []))) for name in names}
-        fingerprints["clients"] = fingerprint(sorted((c["name"], c["id"], c["agents"])
+        fingerprints["clients"] = fingerprint(sorted((c["name"], c["id"], c["agents"] or [])
                                                      for c in clients))
         return CurrentState(provider=self.id, grants=tuple(sorted(grants, key=lambda g: g.key)),
                             pools=tuple(pools), fingerprints=fingerprints)
 
     def _needed(self, client: Mapping[str, Any]) -> set[str]:
         """Every license a re-apply would consume on this client."""
+        if client["agents"] is None:
+            raise RuntimeError(f"commvault: agents of client '{client['name']}' were not read "
+                               "(only named clients can be re-applied)")
         table = self.connection.agent_licenses
         return {name for agent in client["agents"] for name in table.get(agent, [])}
 
@@ -187,16 +227,24 @@ class CommvaultProvider(Provider):
                                                       f"'{grant.subject.id}' in the CommCell"))
             elif (grant.subject.id, grant.license) not in held and grant.license not in (
                     self._needed(client)):
-                agents = ", ".join(client["agents"]) or "none"
+                agents = ", ".join(client["agents"] or []) or "none"
                 problems.append(Problem(grant.source, f"commvault: client '{grant.subject.id}' "
                                                       f"has no agent that consumes "
                                                       f"'{grant.license}' (agents: {agents}), so "
                                                       "a re-apply cannot give it back"))
-        problems.extend(self._peak_problems(desired, current))
+        if not problems:
+            problems.extend(self._peak_problems(desired, current))
         return problems
 
     def _peak_problems(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
-        """A re-apply briefly takes seats the client will release again: they must exist."""
+        """A re-apply briefly takes seats the client will release again: they must exist.
+
+        Seats in use just before the releases that follow the re-applies: today's, minus
+        what plain releases (phase FREE, first) give back, plus every license a re-apply
+        consumes that its client does not hold. Frees of unnamed clients in pruned pools
+        are not subtracted: the figure can only be too high, never too low.
+        """
+        named = {d.subject.id: d for d in desired.subjects if d.subject.kind == "client"}
         wanted: dict[str, set[str]] = defaultdict(set)
         for grant in desired.grants:
             wanted[grant.subject.id].add(grant.license)
@@ -204,20 +252,28 @@ class CommvaultProvider(Provider):
         for grant in current.grants:
             held[grant.subject.id].add(grant.license)
         peak = {pool.id: pool.used for pool in current.pools}
-        for name, client in self._clients.items():
-            if name not in wanted or not (wanted[name] - held[name]):
-                for license in held[name] - wanted.get(name, held[name]):
-                    peak[license] -= 1  # plain releases run first
+        why: dict[str, list[str]] = defaultdict(list)
+        for name, decl in sorted(named.items()):
+            client = self._clients.get(name)
+            if client is None:
                 continue
-            for license in self._needed(client) - held[name]:
-                peak[license] = peak.get(license, 0) + 1
+            if wanted[name] - held[name]:
+                for license in sorted(self._needed(client) - held[name]):
+                    peak[license] = peak.get(license, 0) + 1
+                    why[license].append(name)
+            elif not decl.protected:
+                for license in held[name] - wanted[name]:
+                    peak[license] -= 1
         problems = []
         for pool in current.pools:
             if pool.capacity is not None and peak.get(pool.id, 0) > pool.capacity:
-                problems.append(Problem(desired.source, f"commvault: re-applying licenses needs "
+                problems.append(Problem(desired.source, f"commvault: re-applying licenses on "
+                                                        f"{', '.join(why[pool.id])} needs "
                                                         f"{peak[pool.id]} seats of '{pool.id}' "
                                                         f"at once but the CommCell has "
-                                                        f"{pool.capacity}"))
+                                                        f"{pool.capacity} ({pool.used} in use); "
+                                                        "a re-apply consumes every license "
+                                                        "the client's agents need"))
         return problems
 
     # ---- operations ----------------------------------------------------------------------
@@ -228,7 +284,38 @@ class CommvaultProvider(Provider):
         planned: list[Action] = []
         for name, client_changes in sorted(by_client.items()):
             planned.extend(self._client_actions(name, client_changes, current))
-        return planned
+        return self._reapplies_wait_for_frees(planned, current)
+
+    @staticmethod
+    def _reapplies_wait_for_frees(planned: list[Action], current: CurrentState) -> list[Action]:
+        """A re-apply waits for the plain releases of every pool it takes a seat in.
+
+        The planner links takes to frees by the action's one `pool`; a re-apply takes
+        seats in several, so it names them (`params.takes`). Where a pool has room for
+        every re-apply without the frees, no link is made (a failed free then skips
+        nothing it did not need).
+        """
+        capacity = {pool.id: (pool.capacity, pool.used) for pool in current.pools}
+        takers: dict[str, int] = defaultdict(int)
+        for action in planned:
+            for license in action.params.get("takes", ()):
+                takers[license] += 1
+        linked: list[Action] = []
+        for action in planned:
+            if action.params.get("kind") != "reapply":
+                linked.append(action)
+                continue
+            tight = set()
+            for license in action.params["takes"]:
+                limit, used = capacity.get(license, (None, 0))
+                if limit is None or used + takers[license] > limit:
+                    tight.add(license)
+            frees = sorted(other.id for other in planned
+                           if other.frees and other.phase < action.phase
+                           and tight & set(other.params["licenses"]))
+            linked.append(action.model_copy(update={"depends_on": tuple(frees)})
+                          if frees else action)
+        return linked
 
     def _client_actions(self, name: str, changes: list[Change], current: CurrentState
                         ) -> list[Action]:
@@ -244,14 +331,16 @@ class CommvaultProvider(Provider):
                                       "client-level release", client_level=True)]
             return [self._release(subject, client, [lic], [change], PHASE_FREE, (), change.reason)
                     for lic, change in sorted(removes.items())]
-        reapply = self._reapply(subject, client, adds, [c for c in changes
-                                                       if c.kind is ChangeKind.ADD])
+        reapply = self._reapply(subject, client, adds, held,
+                                [c for c in changes if c.kind is ChangeKind.ADD])
         planned = [reapply]
         keep = held - set(removes) | set(adds)
         for license in sorted((self._needed(client) | held) - keep):
             change = removes.get(license)
             why = ("re-apply consumes every license the client's agents need; "
                    f"'{license}' is not declared for it, so it is released again")
+            if license not in self._license_info:
+                why += " (its license type is read from the client after the re-apply)"
             planned.append(self._release(subject, client, [license],
                                          [change] if change else [],
                                          PHASE_RELEASE_AFTER_REAPPLY, (reapply.id,),
@@ -259,19 +348,21 @@ class CommvaultProvider(Provider):
         return planned
 
     def _reapply(self, subject: Subject, client: Mapping[str, Any], adds: list[str],
-                 changes: list[Change]) -> Action:
+                 held: set[str], changes: list[Change]) -> Action:
         body = {"clientInfo": {"clientId": client["id"]},
                 "platformTypes": list(self.connection.platform_types)}
         spec = RequestSpec("POST", "/Client/License/Reconfigure", json=body)
         return Action(
             id=f"commvault:client:{subject.id}:reapply", verb="assign", provider=self.id,
             pool=adds[0], subject=subject, license=",".join(adds), phase=PHASE_REAPPLY,
-            seat_delta=len(adds),
+            seat_delta=sum(c.seat_delta for c in changes),
             reason="; ".join(c.reason for c in changes)
-                   + "; Commvault can only re-apply all licenses the client's agents need",
+                   + "; Commvault cannot assign one license: a re-apply consumes every license "
+                   f"the client's agents need ({', '.join(sorted(self._needed(client)))})",
             request=self.http.preview(spec), changes=tuple(changes), repeatable=False,
             params={"kind": "reapply", "client_id": client["id"], "body": body,
-                    "expect": sorted(self._needed(client))},
+                    "expect": sorted(self._needed(client)),
+                    "takes": sorted(self._needed(client) - held)},
         )
 
     def _release(self, subject: Subject, client: Mapping[str, Any], licenses: list[str],

@@ -4,12 +4,16 @@ Written from Commvault's API pages and what the official SDK (cvpysdk) sends and
 expects, never from reconciler's provider. Rules enforced:
 - `POST /Login` takes `username` and a base64 `password`; a wrong one answers
   HTTP 200 with `{"errList": [{"errorCode", "errLogMessage"}]}`, the shape cvpysdk reads;
-- every other call needs an `Authtoken` header (a login token or an API token);
+- every other call needs a token: a login token (`Authtoken: QSDK ...`), or an API
+  access token as a bearer token (`Authorization: Bearer ...`, or `Authtoken: Bearer ...`
+  as cvpysdk sends it); anything else is HTTP 401;
 - `GET /Client`, `GET /Client/{id}/License`, `GET /Agent?clientId=` for reads;
 - `POST /Client/License/Release` releases the listed licenses, or all of a client's
-  with `isClientLevelOperation: true`; `POST /Client/License/Reconfigure` re-consumes
-  every license the client's installed agents need, all or nothing, capacity permitting;
-- failures of those calls are HTTP 200 with a non-zero `errorCode` (as the vendor does).
+  with `isClientLevelOperation: true` (or, as cvpysdk sends it, one entry without a
+  `licenseName`); `POST /Client/License/Reconfigure` re-consumes every license the
+  client's installed agents need, all or nothing, capacity permitting;
+- failures of those calls, and reads of an unknown client, are HTTP 200 with a non-zero
+  `errorCode` (as the vendor does; cvpysdk checks the body, not the status).
 The error codes other than 0 are the sandbox's own; the README lists them.
 """
 
@@ -52,7 +56,7 @@ class CommvaultSimulator(Simulator):
     environment: ClassVar[dict[str, str]] = {
         "username_env": "admin",
         "password_env": "sandbox-commvault-password",
-        "token_env": "sandbox-commvault-token",
+        "token_env": "sandbox-commvault-token",  # an access token: sent as a bearer token
     }
 
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
@@ -113,11 +117,19 @@ class CommvaultSimulator(Simulator):
     def _login_error(message: str) -> Response:
         return JSONResponse({"errList": [{"errorCode": 5, "errLogMessage": message}]})
 
+    def _token_valid(self, request: Request) -> bool:
+        """A login session in `Authtoken`, or an access token as a bearer token."""
+        authtoken = request.headers.get("Authtoken", "")
+        if authtoken.startswith("QSDK "):
+            return authtoken in self.state["sessions"]
+        bearer = authtoken or request.headers.get("Authorization", "")
+        if not bearer.startswith("Bearer "):
+            return False
+        return bearer.removeprefix("Bearer ") in self.seed.get("api_tokens", [])
+
     def _authed(self, handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
-            token = request.headers.get("Authtoken", "")
-            valid = token in self.state["sessions"] or token in self.seed.get("api_tokens", [])
-            if not valid:
+            if not self._token_valid(request):
                 return JSONResponse(
                     {"errorCode": 401, "errorMessage": "Access denied: invalid or expired token"},
                     status_code=401)
@@ -147,8 +159,11 @@ class CommvaultSimulator(Simulator):
         if not raw.isdigit():
             raise CommvaultError(ERR_BAD_REQUEST, "clientId is required")
         client = self._client(int(raw))
+        catalogue: dict[str, dict[str, Any]] = self.seed.get("agents", {})
         return JSONResponse({"agentProperties": [
-            {"idaEntity": {"clientId": client["id"], "appName": agent}}
+            {"idaEntity": {"clientId": client["id"], "clientName": client["name"],
+                           "appName": agent,
+                           "applicationId": catalogue.get(agent, {}).get("applicationId", 0)}}
             for agent in client["agents"]
         ]})
 
@@ -166,6 +181,10 @@ class CommvaultSimulator(Simulator):
         if not isinstance(infos, list) or not infos:
             raise CommvaultError(ERR_BAD_REQUEST, "licensesInfo is required unless "
                                                   "isClientLevelOperation is true")
+        if all(isinstance(i, dict) and isinstance(i.get("license"), dict)
+               and i["license"].get("licenseName") is None for i in infos):
+            client["consumed"] = []  # cvpysdk's release_license() without a name: all
+            return _result()
         names = [self._match(info) for info in infos]
         for name in names:
             if name not in client["consumed"]:
@@ -184,10 +203,11 @@ class CommvaultSimulator(Simulator):
             raise CommvaultError(ERR_BAD_REQUEST, "platformTypes is required")
         client = self._client(info["clientId"])
         catalogue: dict[str, dict[str, Any]] = self.seed.get("licenses", {})
+        agents: dict[str, dict[str, Any]] = self.seed.get("agents", {})
         needed = {
             name
             for agent in client["agents"]
-            for name in self.seed.get("agents", {}).get(agent, [])
+            for name in agents.get(agent, {}).get("licenses", [])
             if catalogue.get(name, {}).get("platformType") in platforms
         }
         missing = sorted(needed - set(client["consumed"]))

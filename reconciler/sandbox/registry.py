@@ -11,8 +11,13 @@ from reconciler.sandbox.base import Simulator
 
 def simulators() -> dict[str, type[Simulator]]:
     """Provider id → simulator class, for every vendor the sandbox covers."""
+    from reconciler.sandbox.admanager import ADManagerSimulator
     from reconciler.sandbox.commvault import CommvaultSimulator
     from reconciler.sandbox.yext import YextSimulator
 
-    found: dict[str, type[Simulator]] = {"commvault": CommvaultSimulator, "yext": YextSimulator}
+    found: dict[str, type[Simulator]] = {
+        "admanager": ADManagerSimulator,
+        "commvault": CommvaultSimulator,
+        "yext": YextSimulator,
+    }
     return found

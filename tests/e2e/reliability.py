@@ -19,7 +19,7 @@ FAST_LIMITS = {"backoff_initial": 0.001, "backoff_max": 0.01, "retries": 15, "ti
 FAULT_PROFILES: dict[str, dict[str, Any]] = {
     "429-bursts": {"burst_429": 4, "retry_after": 0.0, "seed": 1},
     "5xx-10pct": {"error_rates": {"500": 0.05, "503": 0.05}, "seed": 2},
-    "timeouts": {"stall_rate": 0.1, "stall_ms": 3000, "seed": 3},
+    "timeouts": {"stall_rate": 0.2, "stall_ms": 3000, "seed": 4},
     "dropped": {"drop_connection_rate": 0.1, "drop_response_rate": 0.2, "seed": 4},
 }
 

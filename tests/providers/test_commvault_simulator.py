@@ -10,7 +10,7 @@ import pytest
 from reconciler.sandbox.commvault import CommvaultSimulator
 from tests.conftest import sandbox_client
 
-TOKEN = {"Authtoken": "sandbox-commvault-token"}
+TOKEN = {"Authtoken": "Bearer sandbox-commvault-token"}
 
 
 @pytest.fixture
@@ -42,6 +42,18 @@ async def test_login_takes_a_base64_password_and_answers_errlist_when_wrong(clie
 async def test_calls_need_a_valid_authtoken(client):
     assert (await client.get("/Client")).status_code == 401
     assert (await client.get("/Client", headers={"Authtoken": "QSDK forged"})).status_code == 401
+    bare = {"Authtoken": "sandbox-commvault-token"}
+    assert (await client.get("/Client", headers=bare)).status_code == 401, \
+        "an access token is a bearer token"
+    bearer = {"Authorization": "Bearer sandbox-commvault-token"}
+    assert (await client.get("/Client", headers=bearer)).status_code == 200
+    login = await client.post("/Login", json={"mode": 4, "username": "admin",
+                                              "password": password("sandbox-commvault-password")})
+    session = {"Authtoken": login.json()["token"]}
+    assert (await client.get("/Client", headers=session)).status_code == 200
+    await client.post("/_sandbox/expire-tokens")
+    expired = await client.get("/Client", headers=session)
+    assert expired.status_code == 401 and expired.json()["errorCode"] != 0
     listed = await client.get("/Client", headers=TOKEN)
     names = [row["client"]["clientEntity"]["clientName"]
              for row in listed.json()["clientProperties"]]
@@ -101,3 +113,49 @@ async def test_unknown_client_is_an_error_code(client: httpx.AsyncClient):
                                json={"clientInfo": {"clientId": 99}, "platformTypes": [1]},
                                headers=TOKEN)
     assert answer.json()["errorCode"] == 2
+
+
+async def test_agents_are_listed_per_client_as_cvpysdk_reads_them(client):
+    answer = await client.get("/Agent", params={"clientId": 6}, headers=TOKEN)
+    agents = {a["idaEntity"]["appName"]: a["idaEntity"]["applicationId"]
+              for a in answer.json()["agentProperties"]}
+    assert agents == {"File System": 33, "Exchange Mailbox": 137, "SQL Server": 81}
+    missing = await client.get("/Agent", headers=TOKEN)
+    assert missing.status_code == 200 and missing.json()["errorCode"] != 0
+
+
+async def test_license_read_of_an_unknown_client_is_an_error_code_in_a_200(client):
+    answer = await client.get("/Client/99/License", headers=TOKEN)
+    assert answer.status_code == 200
+    assert answer.json() == {"errorCode": 2, "errorMessage": "Client with id [99] not found"}
+
+
+async def test_release_without_a_license_name_releases_all_as_cvpysdk_sends_it(client):
+    body = {"licensesInfo": [{"platformType": 1, "license": {
+        "licenseType": 0, "appType": 0, "licenseName": None}}], "clientEntity": {"clientId": 4}}
+    answer = await client.post("/Client/License/Release", json=body, headers=TOKEN)
+    assert answer.json() == {"errorCode": 0, "errorMessage": ""}
+    assert (await client.get("/Client/4/License", headers=TOKEN)).json()["licensesInfo"] == []
+
+
+async def test_release_and_reconfigure_validate_their_bodies(client):
+    no_client = await client.post("/Client/License/Release", headers=TOKEN, json={
+        "licensesInfo": [{"platformType": 1, "license": {"licenseName": "SQL Server"}}]})
+    assert no_client.status_code == 200 and no_client.json()["errorCode"] == 6
+    no_licenses = await client.post("/Client/License/Release", headers=TOKEN,
+                                    json={"clientEntity": {"clientId": 4}})
+    assert no_licenses.json()["errorCode"] == 6
+    no_platforms = await client.post("/Client/License/Reconfigure", headers=TOKEN,
+                                     json={"clientInfo": {"clientId": 4}})
+    assert no_platforms.json()["errorCode"] == 6
+    not_json = await client.post("/Client/License/Reconfigure", headers=TOKEN,
+                                 content=b"{")
+    assert not_json.json()["errorCode"] == 6
+
+
+async def test_reconfigure_of_a_client_holding_everything_changes_nothing(client):
+    before = (await client.get("/Client/5/License", headers=TOKEN)).json()
+    again = {"clientInfo": {"clientId": 5}, "platformTypes": [1]}
+    assert (await client.post("/Client/License/Reconfigure", json=again,
+                              headers=TOKEN)).json()["errorCode"] == 0
+    assert (await client.get("/Client/5/License", headers=TOKEN)).json() == before

@@ -1,0 +1,108 @@
+"""ADManager end to end: pending workflow requests across plan and apply runs."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from reconciler.pipeline import load_desired
+from reconciler.sandbox.admanager import ADManagerSimulator
+from reconciler.sandbox.runtime import InProcessSandbox
+from reconciler.sandbox.serve import ServedSimulators, environment_for
+from tests.e2e.conftest import copy_example, request_log
+
+TOKEN = "sandbox-admanager-authtoken"
+
+
+def created(workspace) -> list[dict]:
+    return [e for e in request_log(workspace, "admanager")
+            if e["path"] == "/RestAPI/CreateWorkFlowRequest" and e["status"] == 200]
+
+
+def decide(workspace, decision: str) -> None:
+    simulator = InProcessSandbox(workspace / ".reconciler" / "sandbox").simulator("admanager")
+    for entry in simulator.state["requests"].values():
+        if entry["status"] == "pending":
+            if decision == "approve":
+                simulator._execute(entry)
+            else:
+                entry["status"] = "rejected"
+                entry["message"] = "Rejected by the approver"
+    simulator.save()
+
+
+def plan_json(cli, desired) -> dict:
+    result = cli("plan", desired, "--sandbox", "--output", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_requests_stay_pending_until_approved_and_are_never_filed_twice(workspace, cli):
+    desired = str(copy_example(workspace, "admanager.yaml"))
+    first = cli("apply", desired, "--sandbox", "--auto-approve")
+    assert first.exit_code == 0, first.output
+    assert "pending" in first.output
+    filed = len(created(workspace))
+    assert filed == 4
+    waiting = plan_json(cli, desired)
+    assert waiting["actions"] == [] and len(waiting["pending"]) == 5
+    again = cli("apply", desired, "--sandbox", "--auto-approve")
+    assert again.exit_code == 0 and len(created(workspace)) == filed, "no second request"
+    decide(workspace, "approve")
+    done = cli("plan", desired, "--sandbox", "--detailed-exitcode")
+    assert done.exit_code == 0, done.output
+
+
+def test_rejected_request_is_reported_and_planned_again(workspace, cli):
+    desired = str(copy_example(workspace, "admanager.yaml"))
+    assert cli("apply", desired, "--sandbox", "--auto-approve").exit_code == 0
+    decide(workspace, "reject")
+    replanned = plan_json(cli, desired)
+    assert len(replanned["actions"]) == 4
+    assert any("was rejected" in note for note in replanned["notes"])
+
+
+def test_dry_run_shows_the_seed_sample_and_never_the_authtoken(workspace, cli):
+    desired = str(copy_example(workspace, "admanager.yaml"))
+    dry = cli("apply", desired, "--sandbox", "--dry-run")
+    assert dry.exit_code == 0
+    assert ('"isRemoveAllO365License\\":\\"false\\", \\"selectedO365Licenses\\":{\\"account'
+            'SKUDetailsList\\":[{\\"ACCOUNT_SKU_ID\\":\\"ENTERPRISEPACK\\"') in dry.output
+    outputs = [dry.output, cli("plan", desired, "--sandbox", "-v").output,
+               cli("apply", desired, "--sandbox", "--auto-approve", "-v").output,
+               cli("journal", "--json").output]
+    assert all(TOKEN not in text for text in outputs)
+    assert created(workspace) and "AuthToken=***" in dry.output
+
+
+def test_apply_wait_polls_until_requests_are_executed(workspace, cli):
+    desired = copy_example(workspace, "admanager.yaml")
+    seed = ADManagerSimulator.default_seed()
+    seed["auto_approve_after_s"] = 0
+    simulator = ADManagerSimulator(seed=seed)
+    with ServedSimulators({"admanager": simulator}) as served:
+        env = environment_for(load_desired([str(desired)]), served.urls)
+        result = cli("apply", str(desired), "--auto-approve", "--wait", "30", env=env)
+        assert result.exit_code == 0, result.output
+        assert result.output.count("executed (Request executed.)") == 4
+        assert cli("plan", str(desired), "--detailed-exitcode", env=env).exit_code == 0
+
+
+def test_apply_wait_fails_when_requests_are_still_pending_at_the_deadline(workspace, cli):
+    desired = str(copy_example(workspace, "admanager.yaml"))
+    result = cli("apply", desired, "--sandbox", "--auto-approve", "--wait", "0")
+    assert result.exit_code == 1
+    assert "is pending" in result.output
+
+
+def test_capacity_per_sku_is_refused_before_any_request(workspace, cli):
+    desired = copy_example(workspace, "admanager.yaml")
+    document = yaml.safe_load((desired / "admanager.yaml").read_text())
+    for subject in document["providers"]["admanager"]["subjects"]:
+        subject["licenses"] = ["VISIOCLIENT"]
+    (desired / "admanager.yaml").write_text(yaml.safe_dump(document))
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1
+    assert "pool 'admp.local/VISIOCLIENT' would hold 5 seats but has 2" in refused.output
+    assert created(workspace) == []
