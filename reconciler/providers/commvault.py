@@ -232,8 +232,7 @@ class CommvaultProvider(Provider):
                                                       f"has no agent that consumes "
                                                       f"'{grant.license}' (agents: {agents}), so "
                                                       "a re-apply cannot give it back"))
-        if not problems:
-            problems.extend(self._peak_problems(desired, current))
+        problems.extend(self._peak_problems(desired, current))
         return problems
 
     def _peak_problems(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:

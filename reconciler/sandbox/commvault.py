@@ -14,7 +14,7 @@ expects, never from reconciler's provider. Rules enforced:
   client's installed agents need, all or nothing, capacity permitting;
 - failures of those calls, and reads of an unknown client, are HTTP 200 with a non-zero
   `errorCode` (as the vendor does; cvpysdk checks the body, not the status).
-The error codes other than 0 are the sandbox's own; the README lists them.
+The error codes other than 0 are the sandbox's own; docs/providers/commvault.md lists them.
 """
 
 from __future__ import annotations

@@ -45,3 +45,34 @@ def test_over_capacity_is_refused_before_any_change(workspace, cli):
     assert "pool 'Exchange Mailbox' would hold 3 seats but has 2" in refused.output
     log = request_log(workspace, "commvault")
     assert all(e["method"] == "GET" or e["path"].endswith("/Login") for e in log)
+
+
+def test_mixed_target_plans_reapply_then_release_in_that_order(workspace, cli):
+    desired = str(copy_example(workspace, "commvault.yaml"))
+    planned = cli("plan", desired, "--sandbox", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    steps = [(a["verb"], a["subject"]["id"], a["license"], a["request"]["url"].rsplit("/", 1)[1])
+             for a in json.loads(planned.output)["actions"] if a["provider"] == "commvault"]
+    mail = [s for s in steps if s[1] == "mail-01"]
+    assert mail == [("assign", "mail-01", "Exchange Mailbox", "Reconfigure"),
+                    ("release", "mail-01", "SQL Server", "Release")]
+    assert steps.index(("release", "vsa-01", "SQL Server", "Release")) < steps.index(mail[0])
+    applied = cli("apply", desired, "--sandbox", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    sent = [e["path"].rsplit("/", 1)[1] for e in changing(request_log(workspace, "commvault"))
+            if not e["path"].endswith("/Login")]
+    assert sent.count("Reconfigure") == 1 and sent.index("Reconfigure") < len(sent) - 1
+
+
+def test_reapply_peak_over_capacity_is_refused_before_any_change(workspace, cli):
+    desired = copy_example(workspace, "commvault.yaml")
+    document = yaml.safe_load((desired / "commvault.yaml").read_text())
+    for subject in document["providers"]["commvault"]["subjects"]:
+        if subject["client"] == "vsa-01":
+            subject["licenses"].append("SQL Server")  # keeps its SQL seat: none is freed
+    (desired / "commvault.yaml").write_text(yaml.safe_dump(document))
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1
+    assert "re-applying licenses on mail-01 needs 3 seats of 'SQL Server'" in refused.output
+    assert all(e["method"] == "GET" or e["path"].endswith("/Login")
+               for e in request_log(workspace, "commvault"))

@@ -172,6 +172,26 @@ async def test_reapply_then_release_reaches_a_mixed_target(provider, simulator, 
     assert (await plan(provider, desired)).actions == (), "a second plan changes nothing"
 
 
+async def test_release_of_a_license_no_client_held_reads_its_types_after_the_reapply(
+        provider, simulator, tmp_path):
+    # Nobody consumes Exchange Mailbox at plan time, so its licenseType/appType are unknown
+    # until mail-01's re-apply has consumed it.
+    desired = declare({"mail-01": ["Server File System", "SQL Server"],
+                       "vsa-01": ["Server File System", "Virtual Server"]})
+    planned = await plan(provider, desired)
+    release_again = planned.actions[-1]
+    assert (release_again.verb, release_again.license) == ("release", "Exchange Mailbox")
+    assert release_again.request.body["licensesInfo"][0]["license"]["licenseType"] is None
+    assert "read from the client after the re-apply" in release_again.reason
+    outcomes = await apply(provider, planned, tmp_path)
+    assert set(outcomes.values()) == {OutcomeStatus.SUCCEEDED}, outcomes
+    assert held(simulator, 6) == {"Server File System", "SQL Server"}
+    sent = [e["body"] for e in simulator.request_log() if e["path"].endswith("/Release")][-1]
+    assert sent["licensesInfo"] == [{"platformType": 1, "license": {
+        "licenseType": 40, "appType": 137, "licenseName": "Exchange Mailbox"}}]
+    assert (await plan(provider, desired)).actions == ()
+
+
 async def test_reapply_peak_over_capacity_is_refused_with_zero_calls(provider, simulator):
     # End state fits (SQL stays 2 of 2), but the re-apply would hold a third SQL seat.
     desired = declare({"mail-01": ["Server File System", "Exchange Mailbox"]})

@@ -51,7 +51,7 @@ async def test_calls_need_a_valid_authtoken(client):
                                               "password": password("sandbox-commvault-password")})
     session = {"Authtoken": login.json()["token"]}
     assert (await client.get("/Client", headers=session)).status_code == 200
-    await client.post("/_sandbox/expire-tokens")
+    assert (await client.post("http://commvault.sandbox/_sandbox/expire-tokens")).is_success
     expired = await client.get("/Client", headers=session)
     assert expired.status_code == 401 and expired.json()["errorCode"] != 0
     listed = await client.get("/Client", headers=TOKEN)
