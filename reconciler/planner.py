@@ -389,7 +389,9 @@ def summarize(
     delta: dict[tuple[str, str], int] = defaultdict(int)
     for action in actions:
         counts[action.verb] += 1
-        delta[(action.provider, action.pool)] += action.seat_delta
+        # Per change, not per action: one call may move seats in several pools.
+        for change in action.changes:
+            delta[(action.provider, change.grant.pool)] += change.seat_delta
     prices = {
         (name, pool.id): pool.unit_price
         for name, provider in desired.providers.items()
