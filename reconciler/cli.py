@@ -312,11 +312,32 @@ def drift(
 @journal_option
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def journal_command(journal_path: Path, limit: int, as_json: bool) -> None:
+@click.option(
+    "--resolve",
+    "resolution",
+    nargs=2,
+    metavar="ACTION_ID done|not-done",
+    help="Settle a call left in doubt after you checked the vendor yourself.",
+)
+def journal_command(
+    journal_path: Path, limit: int, as_json: bool, resolution: tuple[str, str] | None
+) -> None:
     """Lists recent journal entries (every vendor-changing call, before and after)."""
     if not journal_path.exists():
         _fail(f"error: no journal at {journal_path}")
     with Journal(journal_path) as journal:
+        if resolution:
+            action_id, verdict = resolution
+            doubtful = {e.action_id: e for e in journal.in_doubt()}
+            if action_id not in doubtful:
+                _fail(f"error: {action_id} is not in doubt (in doubt: "
+                      f"{', '.join(sorted(doubtful)) or 'nothing'})")
+            if verdict not in {"done", "not-done"}:
+                _fail("error: say `done` or `not-done`")
+            outcome = "succeeded" if verdict == "done" else "not-done"
+            journal.resolved(doubtful[action_id].action(), outcome, "settled by an operator")
+            click.echo(f"{action_id}: recorded as {verdict}")
+            return
         for entry in journal.recent(limit):
             if as_json:
                 row: dict[str, Any] = {

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
 import yaml
 
+from reconciler.journal import Journal
 from reconciler.lock import apply_lock
+from reconciler.model import Action
 from reconciler.sandbox.base import Faults
 from reconciler.sandbox.runtime import InProcessSandbox
 from reconciler.sandbox.serve import ServedSimulators
@@ -90,3 +93,19 @@ def test_canary_secret_appears_nowhere(workspace, cli):
             assert CANARY.encode() not in path.read_bytes(), path
             from urllib.parse import quote
             assert quote(CANARY, safe="").encode() not in path.read_bytes(), path
+
+
+def test_call_left_in_doubt_is_held_back_until_an_operator_settles_it(workspace, cli):
+    desired = str(copy_example(workspace, "admanager.yaml"))
+    plan = cli("plan", desired, "--sandbox", "--output", "json")
+    first = json.loads(plan.stdout)["actions"][0]
+    action = Action.model_validate(first)
+    with Journal(Path(".reconciler/journal.db")) as journal:
+        journal.started(action)  # as if the process died while the request was in flight
+    held = json.loads(cli("plan", desired, "--sandbox", "--output", "json").stdout)
+    assert first["id"] not in [a["id"] for a in held["actions"]]
+    assert any("outcome of an interrupted call is unknown" in n for n in held["notes"])
+    settled = cli("journal", "--resolve", first["id"], "not-done")
+    assert settled.exit_code == 0, settled.output
+    again = json.loads(cli("plan", desired, "--sandbox", "--output", "json").stdout)
+    assert first["id"] in [a["id"] for a in again["actions"]]
