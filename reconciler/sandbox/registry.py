@@ -13,11 +13,13 @@ def simulators() -> dict[str, type[Simulator]]:
     """Provider id → simulator class, for every vendor the sandbox covers."""
     from reconciler.sandbox.admanager import ADManagerSimulator
     from reconciler.sandbox.commvault import CommvaultSimulator
+    from reconciler.sandbox.uipath import UiPathSimulator
     from reconciler.sandbox.yext import YextSimulator
 
     found: dict[str, type[Simulator]] = {
         "admanager": ADManagerSimulator,
         "commvault": CommvaultSimulator,
+        "uipath": UiPathSimulator,
         "yext": YextSimulator,
     }
     return found

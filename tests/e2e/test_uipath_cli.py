@@ -1,0 +1,64 @@
+"""UiPath end to end: hierarchy order in the JSON plan, swap, refusal, failures journaled."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from reconciler.sandbox.runtime import InProcessSandbox
+from tests.e2e.conftest import changing, copy_example, request_log
+
+
+def test_plan_orders_shrinks_bottom_up_then_grows_top_down(workspace, cli):
+    desired = str(copy_example(workspace, "uipath.yaml"))
+    plan = json.loads(cli("plan", desired, "--sandbox", "--output", "json").stdout)
+    steps = [(a["subject"]["kind"], a["frees"]) for a in plan["actions"]]
+    assert steps == [("user", True), ("tenant", True), ("organization", False),
+                     ("tenant", False), ("user", False)]
+    assert all(a["verb"] == "allocate" for a in plan["actions"])
+    phases = [a["phase"] for a in plan["actions"]]
+    assert phases == sorted(phases)
+
+
+def test_apply_swaps_robots_between_tenants_then_nothing_is_left(workspace, cli):
+    desired = str(copy_example(workspace, "uipath.yaml"))
+    applied = cli("apply", desired, "--sandbox", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert cli("plan", desired, "--sandbox", "--detailed-exitcode").exit_code == 0
+
+
+def test_dry_run_sends_nothing_that_changes(workspace, cli):
+    desired = str(copy_example(workspace, "uipath.yaml"))
+    assert cli("apply", desired, "--sandbox", "--dry-run").exit_code == 0
+    log = request_log(workspace, "uipath")
+    assert log and [e["path"] for e in changing(log)] == [
+        "/api/account/authenticate", "/identity_/connect/token"]
+
+
+def test_tenants_beyond_the_organization_are_refused_with_zero_calls(workspace, cli):
+    desired = copy_example(workspace, "uipath.yaml")
+    document = yaml.safe_load((desired / "uipath.yaml").read_text())
+    for subject in document["providers"]["uipath"]["subjects"]:
+        if subject.get("tenant") == "acme-prod":
+            subject["licenses"] = [{"id": "orchestrator/UNATT", "quantity": 9}]
+    (desired / "uipath.yaml").write_text(yaml.safe_dump(document))
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1
+    assert "UNATT: tenants, groups and users of organization 'acme' would hold 11 but the " \
+           "organization has 10" in refused.output
+    assert [e for e in changing(request_log(workspace, "uipath")) if e["method"] == "PUT"] == []
+
+
+def test_a_409_is_a_failed_action_recorded_in_the_journal(workspace, cli):
+    desired = str(copy_example(workspace, "uipath.yaml"))
+    assert cli("plan", desired, "--sandbox", "--out", "plan.json").exit_code == 0
+    sandbox = InProcessSandbox(workspace / ".reconciler" / "sandbox")
+    sandbox.simulator("uipath").state["host"]["RPADEVPRONU"] = 5
+    sandbox.simulator("uipath").save()
+    applied = cli("apply", "plan.json", "--sandbox")
+    assert applied.exit_code == 1
+    assert "failed: ~ allocate uipath/host/RPADEVPRONU" in applied.output
+    assert "HTTP 409" in applied.output
+    journal = cli("journal").output
+    assert "finished failed    uipath:organization:acme:grow" in journal
