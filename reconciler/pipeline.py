@@ -290,7 +290,7 @@ def _missing_secrets(connection: Mapping[str, Any], secrets: Secrets, where: Any
     """Every `*_env` setting must name a set variable (base URLs may fall back)."""
     problems: list[Problem] = []
     for key, variable in sorted(connection.items()):
-        if not key.endswith("_env") or key == "base_url_env" or not isinstance(variable, str):
+        if not key.endswith("_env") or key.endswith("url_env") or not isinstance(variable, str):
             continue
         try:
             secrets.get(variable, where=where)

@@ -80,6 +80,9 @@ class Simulator(ABC):
     """Connection fields of the matching YAML block → the sandbox's fixed value."""
     base_path: ClassVar[str] = ""
     """What follows the host in the vendor's base URL (e.g. `/commandcenter/api`)."""
+    secondary_urls: ClassVar[tuple[str, ...]] = ()
+    """Connection fields naming *other* URL variables this simulator also serves
+    (a vendor with two API hosts); the sandbox points them at the simulator too."""
 
     def __init__(
         self,

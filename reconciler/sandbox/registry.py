@@ -13,12 +13,14 @@ def simulators() -> dict[str, type[Simulator]]:
     """Provider id → simulator class, for every vendor the sandbox covers."""
     from reconciler.sandbox.admanager import ADManagerSimulator
     from reconciler.sandbox.commvault import CommvaultSimulator
+    from reconciler.sandbox.licensespring import LicenseSpringSimulator
     from reconciler.sandbox.uipath import UiPathSimulator
     from reconciler.sandbox.yext import YextSimulator
 
     found: dict[str, type[Simulator]] = {
         "admanager": ADManagerSimulator,
         "commvault": CommvaultSimulator,
+        "licensespring": LicenseSpringSimulator,
         "uipath": UiPathSimulator,
         "yext": YextSimulator,
     }

@@ -52,7 +52,13 @@ class InProcessSandbox:
         return f"http://{provider_id}.sandbox{type(self.simulator(provider_id)).base_path}"
 
     def overlay(self, provider_id: str, connection: Mapping[str, Any]) -> dict[str, str]:
-        return credential_overlay(type(self.simulator(provider_id)), connection)
+        simulator = type(self.simulator(provider_id))
+        overlay = credential_overlay(simulator, connection)
+        for field in simulator.secondary_urls:
+            variable = connection.get(field)
+            if isinstance(variable, str) and variable:
+                overlay[variable] = f"http://{provider_id}.sandbox"
+        return overlay
 
     def reset(self) -> list[str]:
         """Back to the documented seed state, for every simulator."""

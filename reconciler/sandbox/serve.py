@@ -98,6 +98,10 @@ def environment_for(desired: DesiredState, urls: Mapping[str, str]) -> dict[str,
         base_var = provider.connection.get("base_url_env")
         if isinstance(base_var, str) and base_var:
             exports[base_var] = urls[name]
+        for field in known[name].secondary_urls:
+            variable = provider.connection.get(field)
+            if isinstance(variable, str) and variable:
+                exports[variable] = urls[name].removesuffix(known[name].base_path)
         exports.update(credential_overlay(known[name], provider.connection))
     return exports
 

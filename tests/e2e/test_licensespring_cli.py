@@ -1,0 +1,40 @@
+"""LicenseSpring end to end through the CLI and the in-process simulator."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.e2e.conftest import changing, copy_example, request_log
+
+
+def test_dry_run_preview_is_the_documented_deactivate_request(workspace, cli):
+    desired = str(copy_example(workspace, "licensespring.yaml"))
+    dry = cli("apply", desired, "--sandbox", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    first, second = [line for line in dry.output.splitlines() if line.startswith(("1.", "2."))]
+    assert "POST http://licensespring.sandbox/api/v4/deactivate_license" in first
+    assert "activate_license" in second, "the release runs before the activation"
+    assert json.dumps({"hardware_id": "ws-old-laptop", "license_key": "ACAD-7H2K-99QX-4M1P",
+                       "product": "acmecad"}, sort_keys=True) in dry.output
+    assert changing(request_log(workspace, "licensespring")) == []
+
+
+def test_swap_applies_and_converges(workspace, cli):
+    desired = str(copy_example(workspace, "licensespring.yaml"))
+    assert cli("apply", desired, "--sandbox", "--auto-approve").exit_code == 0
+    assert cli("plan", desired, "--sandbox", "--detailed-exitcode").exit_code == 0
+
+
+def test_over_max_activations_is_refused_with_zero_calls(workspace, cli):
+    desired = copy_example(workspace, "licensespring.yaml")
+    document = yaml.safe_load((desired / "licensespring.yaml").read_text())
+    for subject in document["providers"]["licensespring"]["subjects"]:
+        if subject["device"] == "ws-old-laptop":
+            subject["licenses"] = ["ACAD-7H2K-99QX-4M1P"]
+    (desired / "licensespring.yaml").write_text(yaml.safe_dump(document))
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1
+    assert "pool 'ACAD-7H2K-99QX-4M1P' would hold 4 seats but has 3" in refused.output
+    assert changing(request_log(workspace, "licensespring")) == []
