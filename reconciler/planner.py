@@ -28,6 +28,7 @@ from reconciler.model import (
     GrantKey,
     PendingChange,
     Plan,
+    PoolState,
     PoolSummary,
     ProviderDesired,
     Summary,
@@ -251,9 +252,9 @@ def order(actions: Sequence[Action], currents: Mapping[str, CurrentState]) -> li
     for action in actions:
         by_pool[(action.provider, action.pool)].append(action)
     extra: dict[str, set[str]] = defaultdict(set)
+    known = _pool_index(currents)
     for (provider, pool_id), members in by_pool.items():
-        state = currents.get(provider)
-        pool = next((p for p in state.pools if p.id == pool_id), None) if state else None
+        pool = known.get((provider, pool_id))
         frees = [a for a in members if a.frees]
         takes = [a for a in members if not a.frees and a.seat_delta > 0]
         need = sum(a.seat_delta for a in takes)
@@ -272,6 +273,10 @@ def order(actions: Sequence[Action], currents: Mapping[str, CurrentState]) -> li
         for a in actions
     ]
     return _topological(linked)
+
+
+def _pool_index(currents: Mapping[str, CurrentState]) -> dict[tuple[str, str], PoolState]:
+    return {(name, pool.id): pool for name, state in currents.items() for pool in state.pools}
 
 
 def _sort_key(action: Action) -> tuple[object, ...]:
@@ -398,9 +403,9 @@ def summarize(
         for pool in provider.pools
     }
     pools: list[PoolSummary] = []
+    known = _pool_index(currents)
     for (provider, pool_id), seats in sorted(delta.items()):
-        state = currents.get(provider)
-        pool = next((p for p in state.pools if p.id == pool_id), None) if state else None
+        pool = known.get((provider, pool_id))
         used = pool.used if pool else 0
         pools.append(
             PoolSummary(

@@ -280,9 +280,12 @@ class CommvaultProvider(Provider):
         by_client: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             by_client[change.grant.subject.id].append(change)
+        held: dict[str, set[str]] = defaultdict(set)
+        for grant in current.grants:
+            held[grant.subject.id].add(grant.license)
         planned: list[Action] = []
         for name, client_changes in sorted(by_client.items()):
-            planned.extend(self._client_actions(name, client_changes, current))
+            planned.extend(self._client_actions(name, client_changes, held[name]))
         return self._reapplies_wait_for_frees(planned, current)
 
     @staticmethod
@@ -299,6 +302,11 @@ class CommvaultProvider(Provider):
         for action in planned:
             for license in action.params.get("takes", ()):
                 takers[license] += 1
+        frees_by_license: dict[str, list[Action]] = defaultdict(list)
+        for other in planned:
+            if other.frees:
+                for license in other.params["licenses"]:
+                    frees_by_license[license].append(other)
         linked: list[Action] = []
         for action in planned:
             if action.params.get("kind") != "reapply":
@@ -309,17 +317,15 @@ class CommvaultProvider(Provider):
                 limit, used = capacity.get(license, (None, 0))
                 if limit is None or used + takers[license] > limit:
                     tight.add(license)
-            frees = sorted(other.id for other in planned
-                           if other.frees and other.phase < action.phase
-                           and tight & set(other.params["licenses"]))
+            frees = sorted({other.id for license in tight
+                            for other in frees_by_license[license]
+                            if other.phase < action.phase})
             linked.append(action.model_copy(update={"depends_on": tuple(frees)})
                           if frees else action)
         return linked
 
-    def _client_actions(self, name: str, changes: list[Change], current: CurrentState
-                        ) -> list[Action]:
+    def _client_actions(self, name: str, changes: list[Change], held: set[str]) -> list[Action]:
         client = self._clients[name]
-        held = {g.license for g in current.grants if g.subject.id == name}
         adds = sorted(c.grant.license for c in changes if c.kind is ChangeKind.ADD)
         removes = {c.grant.license: c for c in changes if c.kind is ChangeKind.REMOVE}
         subject = Subject(kind="client", id=name)
