@@ -17,6 +17,7 @@ a map of username → environment variable).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -92,22 +93,24 @@ class LicenseSpringProvider(Provider):
         return {"Date": date, "Authorization": authorization, "Accept": "application/json"}
 
     async def _pages(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """A whole list: the first page tells the count, the other pages come concurrently
+        (offset paging needs no token from the page before)."""
+        first = await self._page(path, params, 0)
+        offsets = range(PAGE, int(first.get("count", 0)), PAGE)
+        rest = await asyncio.gather(*(self._page(path, params, o) for o in offsets))
+        return [row for page in (first, *rest) for row in page.get("results", [])]
+
+    async def _page(self, path: str, params: dict[str, str], offset: int) -> dict[str, Any]:
         key = self.secrets.get(self.connection.management_key_env)
-        rows: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            spec = RequestSpec("GET", self._management(path),
-                               params={**params, "limit": str(PAGE), "offset": str(offset)},
-                               headers={"Authorization": f"Api-Key {key}"})
-            response = await self.http.send(spec, repeatable=True)
-            if not response.is_success:
-                raise VendorError(f"LicenseSpring Management API {path}: "
-                                  f"{_describe(response)}", status=response.status_code)
-            page = response.json()
-            rows.extend(page.get("results", []))
-            offset += PAGE
-            if not page.get("next"):
-                return rows
+        spec = RequestSpec("GET", self._management(path),
+                           params={**params, "limit": str(PAGE), "offset": str(offset)},
+                           headers={"Authorization": f"Api-Key {key}"})
+        response = await self.http.send(spec, repeatable=True)
+        if not response.is_success:
+            raise VendorError(f"LicenseSpring Management API {path}: {_describe(response)}",
+                              status=response.status_code)
+        page: dict[str, Any] = response.json()
+        return page
 
     # ---- facts ---------------------------------------------------------------------------
     @staticmethod
@@ -117,8 +120,10 @@ class LicenseSpringProvider(Provider):
 
     async def read(self, desired: ProviderDesired) -> CurrentState:
         filters = [{"product__short_code": p} for p in self.connection.products] or [{}]
-        licenses = [row for f in filters for row in await self._pages("/licenses/", f)]
-        devices = await self._pages("/devices/", {"device_active": "true"})
+        lists = await asyncio.gather(self._pages("/devices/", {"device_active": "true"}),
+                                     *(self._pages("/licenses/", f) for f in filters))
+        devices = lists[0]
+        licenses = [row for listed in lists[1:] for row in listed]
         self._licenses = {self._name(row): row for row in licenses}
         by_id = {row["id"]: self._name(row) for row in licenses}
         holders: dict[str, list[str]] = defaultdict(list)
