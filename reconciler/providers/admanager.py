@@ -19,6 +19,7 @@ Inferred (see README, "vendor assumptions"), each in one setting:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections import defaultdict
@@ -155,18 +156,19 @@ class ADManagerProvider(Provider):
                             pools=tuple(pools), fingerprints=fingerprints)
 
     async def _users_of(self, domain: str) -> list[dict[str, Any]]:
-        """Every user of a domain, paged with range/startIndex at the largest page."""
-        rows: list[dict[str, Any]] = []
-        start = 1
-        while True:
-            spec = RequestSpec("GET", "/RestAPI/SearchUser", params=self._params(
-                domain, range=str(self.connection.page_size), startIndex=str(start)))
-            data = _status_ok(await self.http.send(spec, repeatable=True), "SearchUser")
-            page = data.get(self.connection.users_key) or []
-            rows.extend(page)
-            start += len(page)
-            if not page or start > int(data.get("Count", 0)):
-                return rows
+        """Every user of a domain, paged with range/startIndex at the largest page: the
+        first page tells `Count`, the others are fetched concurrently."""
+        size = self.connection.page_size
+        first = await self._user_page(domain, 1)
+        starts = range(1 + size, int(first.get("Count", 0)) + 1, size)
+        rest = await asyncio.gather(*(self._user_page(domain, start) for start in starts))
+        key = self.connection.users_key
+        return [row for page in (first, *rest) for row in (page.get(key) or [])]
+
+    async def _user_page(self, domain: str, start: int) -> dict[str, Any]:
+        spec = RequestSpec("GET", "/RestAPI/SearchUser", params=self._params(
+            domain, range=str(self.connection.page_size), startIndex=str(start)))
+        return _status_ok(await self.http.send(spec, repeatable=True), "SearchUser")
 
     def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
         problems = []
