@@ -354,6 +354,16 @@ def journal_command(
             )
 
 
+@main.command()
+def schema() -> None:
+    """Prints the JSON Schema of desired-state files (for editors and CI checks)."""
+    from reconciler.config.schema import desired_state_schema
+    from reconciler.providers import registry
+
+    connections = {name: cls.connection_model for name, cls in registry().items()}
+    click.echo(json.dumps(desired_state_schema(connections), indent=2, sort_keys=True))
+
+
 @main.group()
 def sandbox() -> None:
     """The built-in vendor simulators."""
