@@ -354,6 +354,45 @@ def journal_command(
             )
 
 
+@main.command("import")
+@click.argument("provider")
+@click.option("--pool", default=None, help="Only subjects holding a license of this pool.")
+@click.option("--from", "source", default=None, metavar="PATH",
+              help="Desired-state file(s) whose connection (and scope: UiPath organizations, "
+                   "ADManager domains) to use. Default: variables named <PROVIDER>_<SETTING>.")
+@sandbox_option
+def import_command(provider: str, pool: str | None, source: str | None, sandbox: bool) -> None:
+    """Writes the current vendor state as desired-state YAML on stdout."""
+    from reconciler.importer import conventional_connection, to_document
+    from reconciler.model import DesiredState, ProviderDesired
+    from reconciler.providers import registry
+
+    known = registry()
+    if provider not in known:
+        _fail(f"error: unknown provider '{provider}' (known: {', '.join(sorted(known))})")
+
+    async def work() -> str:
+        if source is not None:
+            loaded = load_desired([source])
+            if provider not in loaded.providers:
+                _fail(f"error: {source} has no '{provider}' provider block")
+            scope = loaded.providers[provider]
+        else:
+            fields = known[provider].connection_model.model_fields
+            scope = ProviderDesired(provider=provider,
+                                    connection=conventional_connection(provider, fields))
+        desired = DesiredState(providers={provider: scope})
+        async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+            current = (await session.read())[provider]
+        fields = known[provider].connection_model.model_fields
+        connection = {k: v for k, v in scope.connection.items()
+                      if v is not None and (k not in fields or fields[k].is_required()
+                                            or v != fields[k].get_default(call_default_factory=True))}
+        return to_document(provider, connection, current, scope.subjects, pool)
+
+    click.echo(_run(work), nl=False)
+
+
 @main.command()
 def schema() -> None:
     """Prints the JSON Schema of desired-state files (for editors and CI checks)."""
