@@ -385,9 +385,13 @@ def import_command(provider: str, pool: str | None, source: str | None, sandbox:
         async with Session(desired, sandbox=_sandbox(sandbox)) as session:
             current = (await session.read())[provider]
         fields = known[provider].connection_model.model_fields
+        def differs(key: str, value: Any) -> bool:
+            field = fields.get(key)
+            return field is None or field.is_required() or (
+                value != field.get_default(call_default_factory=True))
+
         connection = {k: v for k, v in scope.connection.items()
-                      if v is not None and (k not in fields or fields[k].is_required()
-                                            or v != fields[k].get_default(call_default_factory=True))}
+                      if v is not None and differs(k, v)}
         return to_document(provider, connection, current, scope.subjects, pool)
 
     click.echo(_run(work), nl=False)
