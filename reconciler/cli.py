@@ -22,6 +22,7 @@ from reconciler.journal import Journal
 from reconciler.lock import apply_lock
 from reconciler.model import Action, Outcome, OutcomeStatus, Plan
 from reconciler.pipeline import Session, load_desired
+from reconciler.progress import Reporter
 from reconciler.providers.base import Resolution
 from reconciler.render.json import read_plan, render_json
 from reconciler.render.markdown import render_markdown
@@ -74,9 +75,12 @@ def _print_plan(plan: Plan, output: str, verbose: bool = False) -> None:
         click.echo(REDACTOR.text(render_text(plan, verbose=verbose)), nl=False)
 
 
-def _progress(action: Action, outcome: Outcome) -> None:
-    detail = f" ({outcome.message})" if outcome.message else ""
-    click.echo(REDACTOR.text(f"{outcome.status.value:>9}: {action_line(action)}{detail}"), err=True)
+def _progress(reporter: Reporter) -> Callable[[Action, Outcome], None]:
+    def report(action: Action, outcome: Outcome) -> None:
+        detail = f" ({outcome.message})" if outcome.message else ""
+        reporter.step(f"{outcome.status.value:>9}: {action_line(action)}{detail}")
+
+    return report
 
 
 sandbox_option = click.option(
@@ -227,8 +231,9 @@ def apply(
                 if saved is None and not auto_approve:
                     click.echo(REDACTOR.text(render_text(chosen)), nl=False)
                     _confirm_or_refuse()
-                with apply_lock(journal_path):
-                    report = await session.apply(chosen, journal, _progress)
+                reporter = Reporter()
+                with apply_lock(journal_path), reporter.track("applying", len(chosen.actions)):
+                    report = await session.apply(chosen, journal, _progress(reporter))
                     if wait_seconds is not None:
                         settled = await session.wait_for_pending(
                             report, journal, timeout=wait_seconds, listener=_settled
