@@ -9,8 +9,9 @@ Written from ADManager's REST API pages, never from reconciler's provider:
   message and no requestId;
 - a request changes nothing when created: it waits for approval (a sandbox-only
   endpoint, or `auto_approve_after_s` in the seed), then executes, capacity permitting;
-- `GET /RestAPI/SearchUser` pages users with `range`/`startIndex`, with the licence
-  column the admin configured;
+- `GET /RestAPI/SearchUser` pages users with `range`/`startIndex` (both mandatory),
+  with the licence column the admin configured; its `status` is 'SUCCESS' (the
+  SearchUser page's word), unlike the workflow calls' "1";
 - `GET /RestAPI/WorkflowRequestStatus?requestId=` (inferred: no public page shows
   it) tells pending / executed / rejected.
 
@@ -198,13 +199,16 @@ class ADManagerSimulator(Simulator):
 
     @staticmethod
     def _user(domain: dict[str, Any], account: Any) -> dict[str, Any] | None:
+        """The one user an `accounts` entry names; a display name two users share is
+        refused rather than guessed (AD does not keep display names unique)."""
         if not isinstance(account, dict):
             return None
         for key in ("displayName", "sAMAccountName", "userPrincipalName"):
             if key in account:
-                for user in domain["users"]:
-                    if user.get(key) == account[key]:
-                        return user  # type: ignore[no-any-return]
+                found = [u for u in domain["users"] if u.get(key) == account[key]]
+                if len(found) > 1:
+                    raise RequestRejected(f"More than one user matches {json.dumps(account)}.")
+                return found[0] if found else None
         return None
 
     def _execute(self, entry: dict[str, Any]) -> None:
@@ -245,9 +249,12 @@ class ADManagerSimulator(Simulator):
 
     # ---- users ---------------------------------------------------------------------------
     async def search_user(self, params: dict[str, str], domain: dict[str, Any]) -> Response:
+        if "range" not in params or "startIndex" not in params:
+            return JSONResponse({"status": "0", "statusMessage": "range and startIndex are "
+                                                                 "mandatory."})
         try:
-            start = int(params.get("startIndex", "1"))
-            size = int(params.get("range", "10"))
+            start = int(params["startIndex"])
+            size = int(params["range"])
         except ValueError:
             return JSONResponse({"status": "0", "statusMessage": "range and startIndex must be "
                                                                  "numbers."})
@@ -265,5 +272,5 @@ class ADManagerSimulator(Simulator):
                       for sku, v in sorted(u["licences"].items())]}
             for u in users[start - 1 : start - 1 + size]
         ]
-        return JSONResponse({"status": "1", "statusMessage": "Successfully fetched.",
+        return JSONResponse({"status": "SUCCESS", "statusMessage": "",
                              "Count": len(users), "UsersList": rows})
