@@ -16,9 +16,9 @@ TENANTS = 10
 
 
 def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
-    changed = max(1, int(grants * difference / 2))
     org_count = max(1, grants // PER_ORG)
     per_org = max(1, grants // org_count)
+    changed = max(1, int(per_org * difference / 2))  # per organization
     organizations, subjects, ids, scopes = [], [], {}, []
     for o in range(org_count):
         org = f"org-{o:04}"
@@ -34,7 +34,7 @@ def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
             "users": [{"id": u, "bundles": ["ATTUNU"] if i < per_org else []}
                       for i, u in enumerate(users)],
         })
-        losing = set(rng.sample(users[:per_org], changed // org_count or 1))
+        losing = set(rng.sample(users[:per_org], changed))
         subjects.append({"organization": org, "licenses": [
             {"id": "UNATT", "quantity": TENANTS * 10}, {"id": "ATTUNU", "quantity": seats}]})
         subjects += [{"tenant": t, "attrs": {"organization": org},
