@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from reconciler.errors import VendorError
-from reconciler.journal import Journal
+from reconciler.journal import GroupCommit, Journal
 from reconciler.model import Action, Outcome, OutcomeStatus, Plan
 from reconciler.providers.base import Provider
 from reconciler.secrets import REDACTOR
@@ -53,6 +53,7 @@ async def apply_plan(
     report = ApplyReport()
     outcomes: dict[str, Outcome] = {}
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+    writer = GroupCommit(journal)
 
     async def run(action: Action) -> None:
         blocked = [d for d in action.depends_on if d in outcomes and not outcomes[d].ok]
@@ -63,7 +64,7 @@ async def apply_plan(
             )
         else:
             async with in_flight:
-                outcome = await execute_one(action, providers[action.provider], journal)
+                outcome = await execute_one(action, providers[action.provider], writer)
         outcomes[action.id] = outcome
         report.results.append((action, outcome))
         if listener is not None:
@@ -96,9 +97,9 @@ async def _run_respecting_dependencies(
     await asyncio.gather(*tasks.values())
 
 
-async def execute_one(action: Action, provider: Provider, journal: Journal) -> Outcome:
+async def execute_one(action: Action, provider: Provider, journal: GroupCommit) -> Outcome:
     """Journal, send, journal. Never raises for a vendor failure: it becomes an outcome."""
-    journal.started(action)
+    await journal.started(action)
     try:
         outcome = await provider.execute(action)
     except VendorError as error:
@@ -110,7 +111,7 @@ async def execute_one(action: Action, provider: Provider, journal: Journal) -> O
                 "left in doubt for the next plan to check",
             )
         outcome = settled
-    journal.finished(action, outcome)
+    await journal.finished(action, outcome)
     return outcome
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -20,7 +21,7 @@ from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal
 from reconciler.lock import apply_lock
-from reconciler.model import Action, Outcome, OutcomeStatus, Plan
+from reconciler.model import Action, DesiredState, Outcome, OutcomeStatus, Plan
 from reconciler.pipeline import Session, load_desired
 from reconciler.progress import Reporter
 from reconciler.providers.base import Resolution
@@ -73,6 +74,11 @@ def _print_plan(plan: Plan, output: str, verbose: bool = False) -> None:
         click.echo(render_markdown(plan), nl=False)
     else:
         click.echo(REDACTOR.text(render_text(plan, verbose=verbose)), nl=False)
+
+
+def _reading(desired: DesiredState, what: str = "reading") -> AbstractContextManager[Reporter]:
+    """Vendor reads can take minutes on big estates: show that something is happening."""
+    return Reporter().waiting(f"{what} {', '.join(sorted(desired.providers))}")
 
 
 def _progress(reporter: Reporter) -> Callable[[Action, Outcome], None]:
@@ -166,7 +172,8 @@ def plan(
         desired = load_desired(paths)
         with Journal(journal_path) as journal:
             async with Session(desired, sandbox=_sandbox(sandbox)) as session:
-                return await session.plan(journal, max_removals=max_removals)
+                with _reading(desired):
+                    return await session.plan(journal, max_removals=max_removals)
 
     result = _run(work)
     if out is not None:
@@ -218,10 +225,12 @@ def apply(
         with Journal(journal_path) as journal:
             async with Session(desired, sandbox=_sandbox(sandbox)) as session:
                 if saved is not None:
-                    await session.check_fresh(saved)
+                    with _reading(desired, "checking the plan is fresh: reading"):
+                        await session.check_fresh(saved)
                     chosen = saved
                 else:
-                    chosen = await session.plan(journal, max_removals=max_removals)
+                    with _reading(desired):
+                        chosen = await session.plan(journal, max_removals=max_removals)
                 if dry_run:
                     click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
                     return True
@@ -301,7 +310,8 @@ def drift(
         desired = load_desired(paths)
         with Journal(journal_path) as journal:
             async with Session(desired, sandbox=_sandbox(sandbox)) as session:
-                return await session.plan(journal, max_removals=10**9)
+                with _reading(desired):
+                    return await session.plan(journal, max_removals=10**9)
 
     result = _run(work)
     _print_plan(result, output, verbose)
@@ -368,13 +378,21 @@ def journal_command(
 @sandbox_option
 def import_command(provider: str, pool: str | None, source: str | None, sandbox: bool) -> None:
     """Writes the current vendor state as desired-state YAML on stdout."""
-    from reconciler.importer import conventional_connection, to_document
+    import os
+
+    from reconciler.importer import (
+        conventional_connection,
+        emptiness,
+        kept_connection,
+        to_document,
+    )
     from reconciler.model import DesiredState, ProviderDesired
     from reconciler.providers import registry
 
     known = registry()
     if provider not in known:
         _fail(f"error: unknown provider '{provider}' (known: {', '.join(sorted(known))})")
+    fields = known[provider].connection_model.model_fields
 
     async def work() -> str:
         if source is not None:
@@ -383,20 +401,18 @@ def import_command(provider: str, pool: str | None, source: str | None, sandbox:
                 _fail(f"error: {source} has no '{provider}' provider block")
             scope = loaded.providers[provider]
         else:
-            fields = known[provider].connection_model.model_fields
-            scope = ProviderDesired(provider=provider,
-                                    connection=conventional_connection(provider, fields))
+            environ = None if sandbox else os.environ
+            scope = ProviderDesired(
+                provider=provider, connection=conventional_connection(provider, fields, environ)
+            )
         desired = DesiredState(providers={provider: scope})
         async with Session(desired, sandbox=_sandbox(sandbox)) as session:
-            current = (await session.read())[provider]
-        fields = known[provider].connection_model.model_fields
-        def differs(key: str, value: Any) -> bool:
-            field = fields.get(key)
-            return field is None or field.is_required() or (
-                value != field.get_default(call_default_factory=True))
-
-        connection = {k: v for k, v in scope.connection.items()
-                      if v is not None and differs(k, v)}
+            with _reading(desired):
+                current = (await session.read())[provider]
+        warning = emptiness(provider, current, pool, scoped=source is not None)
+        if warning:
+            click.echo(warning, err=True)
+        connection = kept_connection(fields, scope.connection)
         return to_document(provider, connection, current, scope.subjects, pool)
 
     click.echo(_run(work), nl=False)
@@ -409,7 +425,8 @@ def schema() -> None:
     from reconciler.providers import registry
 
     connections = {name: cls.connection_model for name, cls in registry().items()}
-    click.echo(json.dumps(desired_state_schema(connections), indent=2, sort_keys=True))
+    kinds = {name: cls.subject_kinds for name, cls in registry().items()}
+    click.echo(json.dumps(desired_state_schema(connections, kinds), indent=2, sort_keys=True))
 
 
 @main.group()

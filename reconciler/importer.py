@@ -12,20 +12,58 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
+from pydantic.fields import FieldInfo
 
 from reconciler.model import CurrentState, Grant, SubjectDecl
 
 MODELINE = "# yaml-language-server: $schema=reconciler.schema.json\n"
 
 
-def conventional_connection(provider: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Variable names by convention (`<PROVIDER>_<SETTING>`) for every `*_env` setting."""
+def conventional_connection(
+    provider: str, fields: Mapping[str, FieldInfo], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Variable names by convention (`<PROVIDER>_<SETTING>`) for the `*_env` settings.
+
+    Required settings are always named. An optional one (Commvault's `token_env` or
+    `username_env`) is named only when its variable is set in `environ`, because a named
+    variable must then be set for every plan; `environ=None` names them all (the
+    sandbox fills every variable).
+    """
     connection: dict[str, Any] = {}
-    for name in fields:
-        if name.endswith("_env") and not name.endswith("url_env"):
-            connection[name] = f"{provider}_{name.removesuffix('_env')}".upper()
+    for name, field in fields.items():
+        if not name.endswith("_env") or name.endswith("url_env"):
+            continue
+        variable = f"{provider}_{name.removesuffix('_env')}".upper()
+        if field.is_required() or environ is None or variable in environ:
+            connection[name] = variable
     connection["base_url_env"] = f"{provider}_BASE_URL".upper()
     return connection
+
+
+def kept_connection(
+    fields: Mapping[str, FieldInfo], connection: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The settings worth writing: required ones, and those that differ from the default."""
+
+    def differs(key: str, value: Any) -> bool:
+        field = fields.get(key)
+        return field is None or field.is_required() or (
+            value != field.get_default(call_default_factory=True))
+
+    return {k: v for k, v in connection.items() if v is not None and differs(k, v)}
+
+
+def emptiness(provider: str, current: CurrentState, pool: str | None, scoped: bool) -> str | None:
+    """Why an import came out empty, when it did: an empty file must not look like success."""
+    if pool is not None and all(p.id != pool for p in current.pools):
+        known = ", ".join(sorted(p.id for p in current.pools)) or "none"
+        return f"warning: '{provider}' has no pool '{pool}' (pools read: {known})"
+    if current.grants:
+        return None
+    hint = "" if scoped else (
+        "; providers whose API is scoped (UiPath organizations, ADManager domains) read "
+        "only what a desired-state file names: pass --from FILE")
+    return f"warning: no live licenses found for '{provider}'{hint}"
 
 
 def to_document(

@@ -6,6 +6,7 @@ Always on stderr, so `--output json|markdown` keeps stdout to the document alone
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
@@ -15,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -56,3 +58,20 @@ class Reporter:
             self._progress.advance(self._task)
         else:
             print(text, file=self.stream, flush=True)
+
+    @contextmanager
+    def waiting(self, description: str) -> Iterator[Reporter]:
+        """Work of unknown length (reading vendors): a spinner with the elapsed time on a
+        terminal; in CI one line before and one after, so a slow vendor shows in the log."""
+        started = time.monotonic()
+        if not self.interactive:
+            print(f"{description} ...", file=self.stream, flush=True)
+            yield self
+            print(f"{description}: done in {time.monotonic() - started:.1f}s",
+                  file=self.stream, flush=True)
+            return
+        console = Console(file=self.stream)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            progress.add_task(description, total=None)
+            yield self

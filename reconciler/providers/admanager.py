@@ -189,13 +189,23 @@ class ADManagerProvider(Provider):
 
     async def _users_of(self, domain: str) -> list[dict[str, Any]]:
         """Every user of a domain, paged with range/startIndex at the largest page: the
-        first page tells `Count`, the others are fetched concurrently."""
-        size = self.connection.page_size
-        first = await self._user_page(domain, 1)
-        starts = range(1 + size, int(first.get("Count", 0)) + 1, size)
-        rest = await asyncio.gather(*(self._user_page(domain, start) for start in starts))
+        first page tells `Count`, the others are fetched concurrently.
+
+        A server that caps `range` below `page_size` answers a short first page; the
+        rest is paged at that size. Rows that do not add up to `Count` (the directory
+        moved during the read) stop the plan: a user missed is a seat miscounted.
+        """
         key = self.connection.users_key
-        return [row for page in (first, *rest) for row in (page.get(key) or [])]
+        first = await self._user_page(domain, 1)
+        total = int(first.get("Count", 0))
+        step = len(first.get(key) or []) or self.connection.page_size
+        starts = range(1 + step, total + 1, step)
+        rest = await asyncio.gather(*(self._user_page(domain, start) for start in starts))
+        rows = [row for page in (first, *rest) for row in (page.get(key) or [])]
+        if len(rows) != total:
+            raise VendorError(f"ADManager SearchUser in {domain}: read {len(rows)} users but "
+                              f"Count says {total}; run the plan again")
+        return rows
 
     async def _user_page(self, domain: str, start: int) -> dict[str, Any]:
         spec = RequestSpec("GET", "/RestAPI/SearchUser", params=self._params(

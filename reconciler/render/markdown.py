@@ -1,73 +1,297 @@
-"""The pull-request view: a summary table, then actions per provider, folded."""
+"""The pull-request view of a plan: summary tables, then each provider's actions, folded.
+
+It is posted as one GitHub comment, so it must always fit under GitHub's size limit:
+when a plan is too long, every provider keeps a fair share of the space, each cut
+section says how many actions (and how many removals) it does not list, and a note
+points at the saved plan file, which holds everything. Removals are what reviewers
+must see, so every listed one carries its reason, and nothing a vendor or a YAML
+author wrote can break out of its cell, its code span or its section.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Sequence
 
-from reconciler.model import Action, Plan
+from reconciler.model import Action, PendingChange, Plan, PoolSummary
 from reconciler.render.text import SYMBOLS
+from reconciler.secrets import REDACTOR
 
 VERBS = ("assign", "remove", "release", "allocate", "update")
+FREEING = frozenset({"remove", "release"})
 COMMENT_LIMIT = 60_000
-"""GitHub rejects comments over 65,536 characters; leave room for a header."""
+"""GitHub refuses comments over 65,536 characters; leave room for a marker and a header."""
+POOL_ROWS = 60
+"""Pools listed in the seat table at most (largest seat changes first); the rest summed."""
+LISTED_EXTRAS = 40
+"""Pending changes and notes listed at most; the rest counted."""
+_CUT_NOTE_ROOM = 400
 
 
 def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
-    head: list[str] = ["## reconciler plan", ""]
-    if not plan.actions and not plan.pending:
-        head.append("**No changes.** Licenses match the desired state.")
-        return "\n".join(head) + "\n"
-    per_provider: dict[str, list[Action]] = defaultdict(list)
-    for action in plan.actions:
-        per_provider[action.provider].append(action)
-    head += ["| provider | " + " | ".join(VERBS) + " |", "|---|" + "---|" * len(VERBS)]
-    for provider, actions in sorted(per_provider.items()):
-        counts = {verb: sum(1 for a in actions if a.verb == verb) for verb in VERBS}
-        head.append(f"| {provider} | " + " | ".join(str(counts[v]) for v in VERBS) + " |")
-    head += [
-        "",
-        "| pool | in use | after | capacity | seat delta | cost delta |",
-        "|---|---|---|---|---|---|",
-    ]
-    for pool in plan.summary.pools:
-        cost = "" if pool.unit_price is None else f"{pool.seat_delta * pool.unit_price:+.2f}"
-        capacity = "" if pool.capacity is None else str(pool.capacity)
-        head.append(
-            f"| {pool.provider}/{pool.pool} | {pool.used_before} | {pool.used_after} | "
-            f"{capacity} | {pool.seat_delta:+d} | {cost} |"
-        )
-    head.append("")
+    """The plan as GitHub-flavoured Markdown, at most `limit` characters."""
+    head = ["## reconciler plan", ""]
+    if not plan.actions:
+        head += ["**No changes.** Licenses match the desired state.", ""]
+    else:
+        head += _provider_table(plan)
+        head += _pool_table(plan.summary.pools)
+    tail = _pending(plan.pending) + _notes(plan.notes) + [_totals(plan)]
+    sections = _sections(plan.actions)
+    shares = _shares([len(_join(lines)) for lines, _ in sections],
+                     [_floor(lines) for lines, _ in sections],
+                     limit - len(_join(head + tail)) - _CUT_NOTE_ROOM)
     body: list[str] = []
-    for provider, actions in sorted(per_provider.items()):
-        body.append(f"<details><summary><b>{provider}</b>: {len(actions)} actions</summary>\n")
-        for action in actions:
-            body.append(
-                f"- `{SYMBOLS[action.verb]} {action.verb}` **{action.subject}** "
-                f"`{action.license}` ({action.pool}): {_escape(action.reason)}"
+    cut = 0
+    for (lines, actions), share in zip(sections, shares, strict=True):
+        kept, hidden = _fit(lines, share, actions)
+        cut += hidden
+        body += kept
+    if cut:
+        body += [
+            f"_Plan truncated to fit one GitHub comment: {cut} of {len(plan.actions)} actions "
+            "are not listed (the counts above include them). The saved plan file (JSON) "
+            "holds every action._",
+            "",
+        ]
+    return _last_resort(REDACTOR.text(_join(head + body + tail)), limit)
+
+
+# ---- summary tables ----------------------------------------------------------------------
+def _provider_table(plan: Plan) -> list[str]:
+    by_provider: dict[str, list[Action]] = defaultdict(list)
+    for action in plan.actions:
+        by_provider[action.provider].append(action)
+    cost: dict[str, float] = defaultdict(float)
+    priced: set[str] = set()
+    for pool in plan.summary.pools:
+        if pool.unit_price is not None:
+            cost[pool.provider] += pool.seat_delta * pool.unit_price
+            priced.add(pool.provider)
+    lines = [
+        "| provider | " + " | ".join(VERBS) + " | cost delta |",
+        "|---|" + "---:|" * (len(VERBS) + 1),
+    ]
+    for provider, actions in sorted(by_provider.items()):
+        counts = [sum(1 for a in actions if a.verb == verb) for verb in VERBS]
+        price = f"{cost[provider]:+.2f}" if provider in priced else ""
+        lines.append(f"| {_inline(provider)} | " + " | ".join(map(str, counts)) + f" | {price} |")
+    if len(by_provider) > 1:
+        totals = [sum(1 for a in plan.actions if a.verb == verb) for verb in VERBS]
+        price = f"**{sum(cost.values()):+.2f}**" if priced else ""
+        lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + f" | {price} |")
+    return [*lines, ""]
+
+
+def _pool_table(pools: Sequence[PoolSummary]) -> list[str]:
+    if not pools:
+        return []
+    lines = [
+        "| pool | in use | after | capacity | seat delta | cost delta |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    shown = set(sorted(range(len(pools)), key=lambda i: -abs(pools[i].seat_delta))[:POOL_ROWS])
+    for index, pool in enumerate(pools):
+        if index in shown:
+            capacity = "" if pool.capacity is None else str(pool.capacity)
+            lines.append(
+                f"| {_inline(f'{pool.provider}/{pool.pool}')} | {pool.used_before} | "
+                f"{pool.used_after} | {capacity} | {pool.seat_delta:+d} | {_cost(pool)} |"
             )
-        body.append("\n</details>\n")
-    if plan.pending:
-        body.append(f"**{len(plan.pending)} change(s) pending at the vendor** (not planned again).")
-    for note in plan.notes:
-        body.append(f"> {_escape(note)}")
-    text = "\n".join(head + body) + "\n"
-    if len(text) <= limit:
-        return text
+    hidden = [pool for index, pool in enumerate(pools) if index not in shown]
+    if hidden:
+        seats = sum(pool.seat_delta for pool in hidden)
+        priced = [pool for pool in hidden if pool.unit_price is not None]
+        money = sum(pool.seat_delta * (pool.unit_price or 0.0) for pool in priced)
+        lines.append(
+            f"| _{len(hidden)} more {_plural(len(hidden), 'pool')}_ | | | | {seats:+d} | "
+            f"{f'{money:+.2f}' if priced else ''} |"
+        )
+    return [*lines, ""]
+
+
+def _cost(pool: PoolSummary) -> str:
+    return "" if pool.unit_price is None else f"{pool.seat_delta * pool.unit_price:+.2f}"
+
+
+# ---- sections ----------------------------------------------------------------------------
+Section = tuple[list[str], list[Action]]
+
+
+def _sections(actions: Sequence[Action]) -> list[Section]:
+    """Each provider's folded section as lines (opening, one per action, closing)."""
+    by_provider: dict[str, list[Action]] = defaultdict(list)
+    for action in actions:
+        by_provider[action.provider].append(action)
+    sections: list[Section] = []
+    for provider, listed in sorted(by_provider.items()):
+        removals = sum(1 for a in listed if a.verb in FREEING)
+        freeing = f", {_count(removals, 'removal')}" if removals else ""
+        lines = [
+            f"<details><summary><b>{_html(provider)}</b>: {_count(len(listed), 'action')}"
+            f"{freeing}</summary>",
+            "",
+            *(_action_line(action) for action in listed),
+            "",
+            "</details>",
+            "",
+        ]
+        sections.append((lines, listed))
+    return sections
+
+
+def _action_line(action: Action) -> str:
+    quantity = ""
+    after = action.changes[0].after if action.changes else None
+    if after is not None and after.quantity is not None:
+        quantity = f" x{after.quantity}"
+    return (
+        f"- `{SYMBOLS[action.verb]} {action.verb}` {_code(str(action.subject))} "
+        f"{_code(action.license)}{quantity} ({_inline(action.pool)}): "
+        f"{_inline(_clip(action.reason))}"
+    )
+
+
+_MORE_ROOM = 100
+"""Room for the "… N more actions not listed" line of a cut section."""
+
+
+def _floor(lines: list[str]) -> int:
+    """The smallest a section can be: opening, closing and the line saying what is cut."""
+    return len(_join(lines[:2] + lines[-3:])) + _MORE_ROOM
+
+
+def _shares(sizes: Sequence[int], floors: Sequence[int], budget: int) -> list[int]:
+    """Water-filling: small sections keep everything, the big ones split what is left.
+
+    Every section keeps at least its floor, so each provider stays visible and closed.
+    """
+    if sum(sizes) <= budget:
+        return list(sizes)
+    shares = list(floors)
+    left = max(budget - sum(floors), 0)
+    waiting = sorted(range(len(sizes)), key=lambda i: sizes[i] - floors[i])
+    while waiting:
+        fair = left // len(waiting)
+        index = waiting.pop(0)
+        extra = max(min(sizes[index] - floors[index], fair), 0)
+        shares[index] += extra
+        left -= extra
+    return shares
+
+
+def _fit(lines: list[str], share: int, actions: Sequence[Action]) -> tuple[list[str], int]:
+    """The section within `share` characters, still closed, saying what it leaves out."""
+    if len(_join(lines)) <= share:
+        return lines, 0
+    opening, entries, closing = lines[:2], lines[2:-3], lines[-3:]
+    room = share - _floor(lines)
     kept: list[str] = []
-    size = len("\n".join(head))
-    for line in body:
-        if size + len(line) + 200 > limit:
+    for line in entries:
+        room -= len(line) + 1
+        if room < 0:
             break
         kept.append(line)
-        size += len(line) + 1
-    if kept and kept[-1] != "\n</details>\n" and any(line.startswith("<details") for line in kept):
-        kept.append("\n</details>\n")
-    kept.append(
-        f"\n_Plan truncated: showing {len(kept)} of {len(body)} lines. "
-        "The full plan is in the saved plan file (JSON)._"
+    hidden = actions[len(kept):]
+    removals = sum(1 for a in hidden if a.verb in FREEING)
+    more = f"- _… {len(hidden)} more {_plural(len(hidden), 'action')} not listed"
+    more += f" ({removals} of them {_plural(removals, 'removal')})_" if removals else "_"
+    return [*opening, *kept, more, *closing], len(hidden)
+
+
+# ---- after the sections ------------------------------------------------------------------
+def _pending(pending: Sequence[PendingChange]) -> list[str]:
+    if not pending:
+        return []
+    lines = [
+        f"<details><summary><b>Pending at the vendor</b>: {_count(len(pending), 'change')} "
+        "(accepted earlier, not planned again)</summary>",
+        "",
+    ]
+    for change in pending[:LISTED_EXTRAS]:
+        _, pool, kind, subject, license = change.key
+        lines.append(
+            f"- {_inline(change.provider)} {change.direction} {_code(f'{kind}:{subject}')} "
+            f"{_code(license)} ({_inline(pool)}): {_inline(_clip(change.description))}"
+        )
+    if len(pending) > LISTED_EXTRAS:
+        lines.append(f"- _… {len(pending) - LISTED_EXTRAS} more pending changes_")
+    return [*lines, "", "</details>", ""]
+
+
+def _notes(notes: Sequence[str]) -> list[str]:
+    if not notes:
+        return []
+    lines = ["**Notes**", ""]
+    lines += [f"- {_inline(_clip(note))}" for note in notes[:LISTED_EXTRAS]]
+    if len(notes) > LISTED_EXTRAS:
+        lines.append(f"- _… {len(notes) - LISTED_EXTRAS} more notes_")
+    return [*lines, ""]
+
+
+def _totals(plan: Plan) -> str:
+    summary = plan.summary
+    return (
+        f"_{_count(summary.in_sync, 'grant')} already as declared; "
+        f"{_count(summary.unmanaged, 'live grant')} not managed here "
+        "(subject not named, pool not pruned)._"
     )
-    return "\n".join(head + kept) + "\n"
 
 
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def _last_resort(text: str, limit: int) -> str:
+    """Only for limits too small for the tables themselves: cut, close, and say so."""
+    if len(text) <= limit:
+        return text
+    note = "\n\n_Plan truncated: see the saved plan file (JSON)._\n"
+    cut = text[: max(limit - len(note) - len("\n</details>"), 0)].rsplit("\n", 1)[0]
+    if cut.count("<details>") > cut.count("</details>"):
+        cut += "\n</details>"
+    return (cut + note)[:limit]
+
+
+_CLIP = 600
+"""Longest reason or note listed: a batched call's reason can name hundreds of grants."""
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _CLIP else text[: _CLIP - 1] + "…"
+
+
+# ---- escaping ----------------------------------------------------------------------------
+_SPACES = re.compile(r"\s+")
+
+
+def _flat(text: str) -> str:
+    """One line: a newline inside a vendor name must not end a list item or a table."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def _html(text: str) -> str:
+    return _flat(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _inline(text: str) -> str:
+    """Plain text inside a list item: no HTML, no table breaks, no stray emphasis or links."""
+    escaped = _html(text).replace("\\", "\\\\")
+    return re.sub(r"([|*_`\[\]])", r"\\\1", escaped)
+
+
+def _code(text: str) -> str:
+    """A code span that survives backticks in the text (CommonMark: a longer fence)."""
+    flat = _flat(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    padded = f" {flat} " if flat.startswith("`") or flat.endswith("`") else flat
+    return f"{fence}{padded}{fence}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return noun if count == 1 else f"{noun}s"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {_plural(count, noun)}"
+
+
+def _join(lines: Sequence[str]) -> str:
+    return "\n".join(lines) + "\n"

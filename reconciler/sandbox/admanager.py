@@ -69,9 +69,14 @@ class ADManagerSimulator(Simulator):
         async def decide(request: Request) -> Response:
             request_id = str(request.path_params["request_id"])
             entry = self.state["requests"].get(request_id)
-            if entry is None:
-                return JSONResponse({"error": f"no request {request_id}"}, status_code=404)
-            if request.path_params["decision"] == "approve":
+            decision = request.path_params["decision"]
+            if entry is None or decision not in ("approve", "reject"):
+                return JSONResponse({"error": f"no request {request_id} to {decision}"},
+                                    status_code=404)
+            if entry["status"] != "pending":
+                return JSONResponse({"error": f"request {request_id} is already "
+                                              f"{entry['status']}"}, status_code=409)
+            if decision == "approve":
                 self._execute(entry)
             else:
                 entry["status"] = "rejected"

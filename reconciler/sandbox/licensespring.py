@@ -7,12 +7,17 @@ can be pointed at it unmodified (`api_protocol="http"`, `api_domain="127.0.0.1:<
 
 License API (`/api/v4`): every call carries `Date` (RFC 7231) and
 `Authorization: algorithm="hmac-sha256",headers="date",signature="<b64 HMAC-SHA256(
-shared_key, 'licenseSpring\\ndate: ' + Date)>",apiKey="<key>"`. Missing headers →
-400 `missing_headers`; unknown key, bad signature or a Date further than
-`max_clock_skew_s` from the server clock → 401. Errors are `{status, code, message}`.
+shared_key, 'licenseSpring\\ndate: ' + Date)>",apiKey="<key>"`. Every rejection is a 400
+with `{status, code, message}` and the documented code: `missing_headers` (no Date or
+no Authorization), `authorization_missing_params`, `hmac_required`,
+`authorization_invalid_headers`, `invalid_api_key`, `date_header_diff` (a Date further
+than `max_clock_skew_s` from the server clock; the vendor allows 15 minutes) and
+`signature_mismatch`.
 
 Management API (`/api/v1`): `Authorization: Api-Key <key>`; `GET /licenses/` and
-`GET /devices/`, Django-style pages (`limit` at most 100, larger values capped).
+`GET /devices/`, Django-style pages (`limit` at most 100, larger values capped). A
+user-based license lists its `license_users`, each with the vendor's tagged `email`
+(`<address>|<tag>`) and the plain `true_email`.
 """
 
 from __future__ import annotations
@@ -59,12 +64,20 @@ class LicenseSpringSimulator(Simulator):
     secondary_urls: ClassVar[tuple[str, ...]] = ("management_url_env",)
 
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
+        """Licenses with their `users` (the seed's `user:` is shorthand for one) and devices;
+        license users get ids the way the vendor gives them: unique across the account."""
         licenses = []
         next_device = 1
+        user_ids = iter(range(2001, 1_000_000))
         for entry in seed.get("licenses", []):
             devices = [dict(d) for d in entry.get("devices", [])]
             next_device = max([next_device, *(d["id"] + 1 for d in devices)])
-            licenses.append({**entry, "devices": devices})
+            users = [dict(u) for u in ([entry["user"]] if entry.get("user") else [])
+                     + list(entry.get("users", []))]
+            for user in users:
+                user.setdefault("id", next(user_ids))
+            plain = {k: v for k, v in entry.items() if k != "user"}
+            licenses.append({**plain, "users": users, "devices": devices})
         return {"licenses": licenses, "next_device_id": next_device}
 
     def routes(self) -> list[BaseRoute]:
@@ -100,29 +113,40 @@ class LicenseSpringSimulator(Simulator):
         return endpoint
 
     def _verify(self, request: Request) -> None:
+        """The documented checks, each with its documented code (all 400)."""
         date = request.headers.get("Date")
         authorization = request.headers.get("Authorization")
         if not date or not authorization:
             raise LicenseSpringError(400, "missing_headers", "some headers are missing")
-        fields = dict(_AUTH_FIELD.findall(authorization))
-        shared = self.seed.get("api_keys", {}).get(fields.get("apiKey", ""))
-        if fields.get("algorithm") != "hmac-sha256" or fields.get("headers") != "date" \
-                or shared is None:
-            raise LicenseSpringError(401, "unauthorized", "invalid authorization header")
-        message = f"licenseSpring\ndate: {date}".encode()
-        expected = base64.b64encode(hmac.new(shared.encode(), message, hashlib.sha256)
-                                    .digest()).decode()
-        if not hmac.compare_digest(expected, fields.get("signature", "")):
-            raise LicenseSpringError(401, "unauthorized", "invalid signature")
+        fields = {name.lower(): value for name, value in _AUTH_FIELD.findall(authorization)}
+        if not {"algorithm", "headers", "signature", "apikey"} <= set(fields):
+            raise LicenseSpringError(400, "authorization_missing_params",
+                                     "authorization header needs algorithm, headers, "
+                                     "signature and apikey")
+        if fields["algorithm"].lower() != "hmac-sha256":
+            raise LicenseSpringError(400, "hmac_required", "algorithm must be hmac-sha256")
+        if fields["headers"].lower() != "date":
+            raise LicenseSpringError(400, "authorization_invalid_headers",
+                                     'headers must be "date"')
+        shared = self.seed.get("api_keys", {}).get(fields["apikey"])
+        if shared is None:
+            raise LicenseSpringError(400, "invalid_api_key", "invalid api key")
         try:
             sent = email.utils.parsedate_to_datetime(date)
         except (TypeError, ValueError):
-            raise LicenseSpringError(400, "invalid_date", "Date is not in RFC 7231 format") \
-                from None
+            sent = None
+        if sent is None or sent.tzinfo is None:
+            raise LicenseSpringError(400, "date_header_diff",
+                                     "Date header is not an RFC 7231 date in GMT")
         skew = abs((dt.datetime.now(dt.UTC) - sent).total_seconds())
-        if skew > float(self.seed.get("max_clock_skew_s", 300)):
-            raise LicenseSpringError(401, "date_out_of_range",
-                                     f"Date is {skew:.0f} s away from the server's clock")
+        if skew > float(self.seed.get("max_clock_skew_s", 900)):
+            raise LicenseSpringError(400, "date_header_diff",
+                                     f"Date header is {skew:.0f} s away from the server time")
+        message = f"licenseSpring\ndate: {date}".encode()
+        expected = base64.b64encode(hmac.new(shared.encode(), message, hashlib.sha256)
+                                    .digest()).decode()
+        if not hmac.compare_digest(expected, fields["signature"]):
+            raise LicenseSpringError(400, "signature_mismatch", "signature mismatch")
 
     def _managed(self, handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -136,24 +160,43 @@ class LicenseSpringSimulator(Simulator):
         return endpoint
 
     # ---- license lookup ---------------------------------------------------------------------
-    def _license(self, data: dict[str, Any]) -> dict[str, Any]:
+    def _product(self, code: Any) -> dict[str, str]:
+        """A product's name and authorization method (`license-key` or `user`): a product
+        is one or the other, so all its licenses are key-based or all user-based."""
+        entry = self.seed.get("products", {}).get(code) if isinstance(code, str) else None
+        if entry is None:
+            raise LicenseSpringError(400, "unknown_product", "provided product was not found")
+        if isinstance(entry, str):
+            return {"product_name": entry, "authorization_method": "license-key"}
+        return {"product_name": str(entry.get("name", code)),
+                "authorization_method": str(entry.get("authorization_method", "license-key"))}
+
+    def _user_product(self, code: Any) -> None:
+        if self._product(code)["authorization_method"] != "user":
+            raise LicenseSpringError(400, "invalid_product_auth_method",
+                                     "product authorization method is invalid")
+
+    def _license(self, data: dict[str, Any], *, password: bool = False) -> dict[str, Any]:
+        """The license a License API call names: by key, or by one of its users (with the
+        user's password when `password`, as activation asks), optionally pinned by id."""
         product = data.get("product")
         if not product or not data.get("hardware_id"):
             raise LicenseSpringError(400, "missing_parameters", "hardware_id and product are "
                                                                 "required")
-        if product not in self.seed.get("products", {}):
-            raise LicenseSpringError(400, "unknown_product", "provided product was not found")
+        by_user = self._product(product)["authorization_method"] == "user"
         for entry in self.state["licenses"]:
             if entry["product"] != product:
                 continue
             if data.get("license_id") not in (None, "") and str(entry["id"]) != str(
                     data["license_id"]):
                 continue
-            if "license_key" in data and entry.get("license_key") == data["license_key"]:
+            if not by_user and "license_key" in data and \
+                    entry.get("license_key") == data["license_key"]:
                 return entry  # type: ignore[no-any-return]
-            user = entry.get("user") or {}
-            if "username" in data and user.get("username") == data["username"]:
-                if "password" in data and data["password"] != user.get("password"):
+            user = next((u for u in _users(entry) if by_user
+                         and u["username"] == data.get("username")), None)
+            if user is not None:
+                if (password or "password" in data) and data.get("password") != user["password"]:
                     raise LicenseSpringError(400, "license_not_found",
                                              "license with the provided license user not found")
                 return entry  # type: ignore[no-any-return]
@@ -182,18 +225,16 @@ class LicenseSpringSimulator(Simulator):
                 "license_active": True, "is_expired": False,
                 "validity_period": entry.get("validity_period"),
                 "product_details": {"short_code": entry["product"],
-                                    "product_name": self.seed["products"][entry["product"]],
-                                    "authorization_method": "user" if entry.get("user")
-                                    else "license-key"}}
+                                    **self._product(entry["product"])}}
         if entry.get("license_key"):
             body["license_key"] = entry["license_key"]
-        if entry.get("user"):
-            body["user"] = {"email": entry["user"]["username"]}
+        if _users(entry):
+            body["user"] = {"email": _users(entry)[0]["username"]}
         return body
 
     # ---- License API -------------------------------------------------------------------------
     async def activate(self, data: dict[str, Any]) -> Response:
-        entry = self._license(data)
+        entry = self._license(data, password=True)
         self._usable(entry)
         device = next((d for d in entry["devices"] if d["hardware_id"] == data["hardware_id"]),
                       None)
@@ -235,19 +276,24 @@ class LicenseSpringSimulator(Simulator):
         return JSONResponse(self._body(entry))
 
     async def user_licenses(self, data: dict[str, Any]) -> Response:
-        found = [self._body(e) for e in self.state["licenses"]
-                 if (e.get("user") or {}).get("username") == data.get("username")
-                 and e["user"].get("password") == data.get("password")
+        self._user_product(data.get("product"))
+        found = [(self._body(e), u) for e in self.state["licenses"] for u in _users(e)
+                 if u["username"] == data.get("username")
+                 and u["password"] == data.get("password")
                  and e["product"] == data.get("product")]
         if not found:
             raise LicenseSpringError(400, "license_not_found",
                                      "license with the provided license user not found")
-        return JSONResponse([{"license": body, "user": body.get("user")} for body in found])
+        return JSONResponse([{"license": body, "user": {"email": user["username"]}}
+                             for body, user in found])
 
     async def customer_license_users(self, data: dict[str, Any]) -> Response:
-        users = [{"email": e["user"]["username"], "license_id": e["id"]}
-                 for e in self.state["licenses"]
-                 if e.get("user") and e["product"] == data.get("product")]
+        self._user_product(data.get("product"))
+        users = [{"email": u["username"], "license_id": e["id"],
+                  "max_activations": e.get("max_activations"),
+                  "total_activations": sum(1 for d in e["devices"] if d["device_active"])}
+                 for e in self.state["licenses"] for u in _users(e)
+                 if e["product"] == data.get("product")]
         return JSONResponse({"customer": data.get("customer"), "users": users})
 
     # ---- Management API ----------------------------------------------------------------------
@@ -255,15 +301,22 @@ class LicenseSpringSimulator(Simulator):
         params = request.query_params
         rows = [
             {"id": e["id"], "license_key": e.get("license_key"),
-             "product": {"short_code": e["product"]},
+             "product": {"short_code": e["product"], **self._product(e["product"])},
              "max_activations": e.get("max_activations"),
              "allow_unlimited_activations": bool(e.get("allow_unlimited_activations")),
              "times_activated": sum(1 for d in e["devices"] if d["device_active"]),
              "enabled": e.get("enabled", True), "validity_period": e.get("validity_period"),
-             "license_user": {"email": e["user"]["username"]} if e.get("user") else None}
+             "start_date": e.get("start_date"),
+             "license_users": [{"id": u["id"], "email": f"{u['username']}|sandbox",
+                                "true_email": u["username"], "is_active": True}
+                               for u in _users(e)]}
             for e in self.state["licenses"]
             if params.get("product__short_code") in (None, e["product"])
             and params.get("license_key") in (None, e.get("license_key"))
+            and params.get("license_users__true_email") in (
+                None, *(u["username"] for u in _users(e)))
+            and params.get("devices__hardware_id") in (
+                None, *(d["hardware_id"] for d in e["devices"]))
         ]
         return self._page(request, rows)
 
@@ -299,3 +352,10 @@ class LicenseSpringSimulator(Simulator):
             "previous": link(max(offset - limit, 0)) if offset > 0 else None,
             "results": rows[offset:offset + limit],
         })
+
+
+def _users(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A license's users; state saved by an earlier version has a single `user`."""
+    if "users" in entry:
+        return list(entry["users"])
+    return [{"id": 0, **entry["user"]}] if entry.get("user") else []

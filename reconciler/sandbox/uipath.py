@@ -1,22 +1,33 @@
 """Simulator of UiPath Automation Suite licensing (LRM and user licensing APIs).
 
-Written from UiPath's API guide, never from reconciler's provider:
-- host admins get a token by ROPC (`POST /api/account/authenticate`), organization
-  admins by an external app (`POST /identity_/connect/token`, client credentials);
+Written from UiPath's Automation Suite API guide (2023.10), never from reconciler's
+provider:
+- host admins get a token by ROPC (`POST /api/account/authenticate`, `TenancyName`
+  "Host"); organization admins by an external app (`POST /identity_/connect/token`,
+  client credentials, scope `PM.License` or its `.Read` / `.Write` permissions);
 - organization and tenant allocations are host-level calls (host token); group and
-  user allocations are organization-level calls (external-app token); the wrong kind
-  of token gets 403, a missing, unknown or expired one 401;
-- quantities are set, not added: a PUT states the new totals of the codes it lists;
-- 404 when the level above holds no license of a code; 409 when a change exceeds the
-  level above, or lowers a level below what the levels under it hold (a user holds
-  one unit of each of its bundle codes; so does a group's allocation, a sandbox
-  simplification: real consumption follows the members who sign in);
-- the tenant call is `PUT .../service-license/{serviceScopeId}/{serviceType}` with
-  `products` (the reference); the seed page's POST / `productQuantities` form is refused
-  with a message naming the accepted one;
-- `GET` on the same paths reads the current allocation (inferred: the portal's behaviour).
+  user allocations are organization-level calls under `/{organizationName}/lease_/`
+  (external-app token). A missing, unknown or expired token gets 401; the other
+  kind of token, or an app token without the permission a method needs
+  (`PM.License.Read` for GET, `PM.License.Write` for PUT), gets 403;
+- a PUT *sets* an allocation: the body states the new totals. Codes a PUT does not
+  list drop to 0 (the stricter reading of a PUT: a client that sends only the codes
+  it changes loses the others here, not in production);
+- 404 when the level above holds no license at all (the host license, the
+  organization's license); 409 when a change exceeds what the level above holds,
+  lowers a level below what the levels under it hold, or lowers a tenant below the
+  robots it has in use. A user holds one unit of each of its bundle codes; so does
+  a group's allocation (a sandbox simplification: real consumption follows the
+  members who sign in);
+- the reference's forms only: `PUT` with `productQuantities` for an organization,
+  `PUT .../service-license/{serviceScopeId}/{serviceType}` with `products` for a
+  tenant. The guide's examples send `POST` (and, for the tenant, `productQuantities`
+  to a URL ending `?????`); those are refused with a message naming the accepted form;
+- `GET` on the same paths reads the current allocation, and `GET .../user-license`
+  lists the organization's users (inferred: the portal's behaviour).
 
-Sandbox-only: `POST /_sandbox/expire-tokens`.
+Sandbox-only: `POST /_sandbox/expire-tokens` ends every token issued so far, so a
+test can expire one without sleeping (`token_ttl_s` in the seed sets the lifetime).
 """
 
 from __future__ import annotations
@@ -34,9 +45,13 @@ from starlette.routing import BaseRoute, Route
 from reconciler.sandbox.base import Simulator
 
 Handler = Callable[[Request], Awaitable[Response]]
+READ_SCOPES = frozenset({"PM.License", "PM.License.Read"})
+WRITE_SCOPES = frozenset({"PM.License", "PM.License.Write"})
 
 
 class UiPathError(Exception):
+    """A refusal, answered as `{"message": ..., "errorCode": status}` with that status."""
+
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         self.message = message
@@ -59,11 +74,14 @@ class UiPathSimulator(Simulator):
             organizations[org["id"]] = {
                 "name": org["name"],
                 "products": dict(org.get("products", {})),
-                "tenants": {t["id"]: {"name": t["name"], "services": {
-                    service: dict(products) for service, products in t.get("services", {}).items()
-                }} for t in org.get("tenants", [])},
-                "groups": {g["id"]: {"members": int(g.get("members", 1)),
-                                     "bundles": list(g.get("bundles", []))}
+                "tenants": {t["id"]: {
+                    "name": t["name"],
+                    "services": {service: dict(products)
+                                 for service, products in t.get("services", {}).items()},
+                    "in_use": {service: dict(products)
+                               for service, products in t.get("in_use", {}).items()},
+                } for t in org.get("tenants", [])},
+                "groups": {g["id"]: {"bundles": list(g.get("bundles", []))}
                            for g in org.get("groups", [])},
                 "users": {u["id"]: list(u.get("bundles", [])) for u in org.get("users", [])},
             }
@@ -73,15 +91,15 @@ class UiPathSimulator(Simulator):
     def routes(self) -> list[BaseRoute]:
         host = "/lrm/api/host/{hostAccountId}/organization/{organizationId}/license"
         tenant = "/lrm/api/account/{accountId}/service-license/{serviceScopeId}/{serviceType}"
-        group = "/lease_/api/account/{accountId}/user-license/group/{groupId}"
-        users = "/lease_/api/account/{accountId}/user-license"
+        lease = "/{organizationName}/lease_/api/account/{accountId}/user-license"
+        methods = ["GET", "PUT", "POST"]
         return [
             Route("/api/account/authenticate", self.authenticate, methods=["POST"]),
             Route("/identity_/connect/token", self.client_token, methods=["POST"]),
-            Route(host, self._guard("host", self.organization), methods=["GET", "PUT"]),
-            Route(tenant, self._guard("host", self.tenant), methods=["GET", "PUT", "POST"]),
-            Route(group, self._guard("app", self.group), methods=["GET", "PUT"]),
-            Route(users, self._guard("app", self.users), methods=["GET", "PUT"]),
+            Route(host, self._guard("host", self.organization), methods=methods),
+            Route(tenant, self._guard("host", self.tenant), methods=methods),
+            Route(lease + "/group/{groupId}", self._guard("app", self.group), methods=methods),
+            Route(lease, self._guard("app", self.users), methods=methods),
         ]
 
     def admin_routes(self) -> list[BaseRoute]:
@@ -89,15 +107,17 @@ class UiPathSimulator(Simulator):
             """Sandbox-only: every token issued so far expires now."""
             for token in self.state["tokens"].values():
                 token["expires"] = 0
+            self.save()
             return JSONResponse({"expired": len(self.state["tokens"])})
 
         return [Route("/_sandbox/expire-tokens", expire, methods=["POST"])]
 
     # ---- tokens --------------------------------------------------------------------------
-    def _issue(self, kind: str, org: str | None = None) -> str:
+    def _issue(self, kind: str, scopes: list[str]) -> str:
         token = secrets.token_urlsafe(24)
         ttl = float(self.seed.get("token_ttl_s", 3600))
-        self.state["tokens"][token] = {"kind": kind, "org": org, "expires": time.time() + ttl}
+        self.state["tokens"][token] = {"kind": kind, "scopes": scopes,
+                                       "expires": time.time() + ttl}
         return token
 
     async def authenticate(self, request: Request) -> Response:
@@ -108,9 +128,10 @@ class UiPathSimulator(Simulator):
         admins: dict[str, str] = self.seed.get("host_admins", {})
         if (not isinstance(body, dict) or body.get("TenancyName") != "Host"
                 or admins.get(str(body.get("UsernameOrEmailAddress"))) != body.get("Password")):
-            return JSONResponse({"result": None, "success": False, "error": {
-                "code": 0, "message": "Invalid user name or password"}}, status_code=400)
-        return JSONResponse({"result": self._issue("host"), "targetUrl": None,
+            return JSONResponse({"result": None, "targetUrl": None, "success": False, "error": {
+                "code": 0, "message": "Invalid user name or password", "details": None},
+                "unAuthorizedRequest": True}, status_code=400)
+        return JSONResponse({"result": self._issue("host", []), "targetUrl": None,
                              "success": True, "error": None, "unAuthorizedRequest": False})
 
     async def client_token(self, request: Request) -> Response:
@@ -124,7 +145,7 @@ class UiPathSimulator(Simulator):
         scopes = form.get("scope", "").split()
         if not scopes or set(scopes) - set(app.get("scopes", [])):
             return JSONResponse({"error": "invalid_scope"}, status_code=400)
-        return JSONResponse({"access_token": self._issue("app"), "token_type": "Bearer",
+        return JSONResponse({"access_token": self._issue("app", scopes), "token_type": "Bearer",
                              "expires_in": int(self.seed.get("token_ttl_s", 3600)),
                              "scope": " ".join(scopes)})
 
@@ -134,14 +155,23 @@ class UiPathSimulator(Simulator):
             token = self.state["tokens"].get(header.removeprefix("Bearer ").strip())
             if not header.startswith("Bearer ") or token is None or token["expires"] < time.time():
                 return JSONResponse({"message": "Unauthorized: missing, unknown or expired "
-                                                "token"}, status_code=401)
+                                                "token", "errorCode": 401}, status_code=401)
             if token["kind"] != kind:
-                return JSONResponse({"message": f"Forbidden: this call needs a {kind} token"},
-                                    status_code=403)
+                needed = "host admin (ROPC)" if kind == "host" else "external application"
+                return JSONResponse({"message": f"Forbidden: this call needs a {needed} token",
+                                     "errorCode": 403}, status_code=403)
+            if kind == "app":
+                allowed = READ_SCOPES if request.method == "GET" else WRITE_SCOPES
+                if not allowed & set(token["scopes"]):
+                    return JSONResponse({"message": f"Forbidden: the token's scope "
+                                                    f"'{' '.join(token['scopes'])}' lacks "
+                                                    f"{' or '.join(sorted(allowed))}",
+                                         "errorCode": 403}, status_code=403)
             try:
                 return await handler(request)
             except UiPathError as error:
-                return JSONResponse({"message": error.message}, status_code=error.status)
+                return JSONResponse({"message": error.message, "errorCode": error.status},
+                                    status_code=error.status)
 
         return endpoint
 
@@ -152,6 +182,13 @@ class UiPathSimulator(Simulator):
             raise UiPathError(404, f"Organization {org_id} not found")
         assert isinstance(org, dict)
         return org
+
+    @staticmethod
+    def _licensed(org: dict[str, Any]) -> None:
+        """404 as documented: "No account license is allocated for the organization"."""
+        if not any(org["products"].values()):
+            raise UiPathError(404, "No account license is allocated for the indicated "
+                                   "organization")
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any]:
@@ -170,10 +207,16 @@ class UiPathSimulator(Simulator):
         found: dict[str, int] = {}
         for item in items:
             if (not isinstance(item, dict) or not isinstance(item.get("code"), str)
+                    or isinstance(item.get("quantity"), bool)
                     or not isinstance(item.get("quantity"), int) or item["quantity"] < 0):
                 raise UiPathError(400, f"'{field}' items need a code and a quantity >= 0")
             found[item["code"]] = item["quantity"]
         return found
+
+    @staticmethod
+    def _refuse_post(request: Request, accepted: str) -> None:
+        if request.method == "POST":
+            raise UiPathError(405, f"Method POST is not allowed: use PUT with {accepted}")
 
     @staticmethod
     def _tenant_total(org: dict[str, Any], code: str, skip: tuple[str, str] | None = None) -> int:
@@ -190,35 +233,43 @@ class UiPathSimulator(Simulator):
 
     # ---- organization (host level) -------------------------------------------------------------
     async def organization(self, request: Request) -> Response:
+        self._refuse_post(request, "a body {productQuantities: [{code, quantity}]}")
         if request.path_params["hostAccountId"] != self.seed.get("host_account_id"):
-            raise UiPathError(404, "Host account not found")
+            raise UiPathError(404, "The host license does not exist")
         org_id = request.path_params["organizationId"]
         org = self._org(org_id)
         if request.method == "PUT":
-            wanted = self._quantities((await self._json(request)).get("productQuantities"),
-                                      "productQuantities")
-            for code, quantity in wanted.items():
-                host = self.state["host"].get(code)
-                if host is None:
-                    raise UiPathError(404, f"The host has no license for {code}")
+            body = await self._json(request)
+            if "products" in body and "productQuantities" not in body:
+                raise UiPathError(400, "Unknown field 'products': this endpoint takes "
+                                       "'productQuantities'")
+            listed = self._quantities(body.get("productQuantities"), "productQuantities")
+            if not any(self.state["host"].values()):
+                raise UiPathError(404, "The host license does not exist")
+            wanted = {code: listed.get(code, 0) for code in set(org["products"]) | set(listed)}
+            for code, quantity in sorted(wanted.items()):
+                if quantity == org["products"].get(code, 0):
+                    continue
+                host = self.state["host"].get(code, 0)
                 others = sum(o["products"].get(code, 0)
                              for oid, o in self.state["organizations"].items() if oid != org_id)
                 if others + quantity > host:
-                    raise UiPathError(409, f"{code}: {others + quantity} would exceed the host's "
-                                           f"{host}")
+                    raise UiPathError(409, f"The license allocation is not allowed: {code} "
+                                           f"{others + quantity} exceeds the host license "
+                                           f"quantity {host}")
                 below = self._tenant_total(org, code) + self._user_total(org, code)
                 if quantity < below:
-                    raise UiPathError(409, f"{code}: cannot set {quantity}, tenants, groups and "
-                                           f"users of the organization hold {below}")
-            org["products"].update(wanted)
+                    raise UiPathError(409, f"The license allocation is not allowed: {code} "
+                                           f"cannot be set to {quantity}, the organization's "
+                                           f"tenants, groups and users hold {below}")
+            org["products"] = {code: qty for code, qty in wanted.items() if qty}
         return JSONResponse({"productQuantities": [
             {"code": code, "quantity": qty} for code, qty in sorted(org["products"].items())]})
 
     # ---- tenant (host level) ---------------------------------------------------------------------
     async def tenant(self, request: Request) -> Response:
-        if request.method == "POST":
-            raise UiPathError(405, "Use PUT with a body {tenantName, products: [{code, "
-                                   "quantity}]} to allocate licenses to a tenant")
+        self._refuse_post(request, "a body {tenantName, products: [{code, quantity}]} to "
+                                   ".../service-license/{serviceScopeId}/{serviceType}")
         org = self._org(request.path_params["accountId"])
         tenant_id = request.path_params["serviceScopeId"]
         service = request.path_params["serviceType"]
@@ -230,51 +281,66 @@ class UiPathSimulator(Simulator):
             if "productQuantities" in body:
                 raise UiPathError(400, "Unknown field 'productQuantities': this endpoint takes "
                                        "'products' (and 'tenantName')")
-            wanted = self._quantities(body.get("products"), "products")
-            for code, quantity in wanted.items():
+            listed = self._quantities(body.get("products"), "products")
+            self._licensed(org)
+            held_now: dict[str, int] = tenant["services"].get(service, {})
+            wanted = {code: listed.get(code, 0) for code in set(held_now) | set(listed)}
+            in_use: dict[str, int] = tenant["in_use"].get(service, {})
+            for code, quantity in sorted(wanted.items()):
+                if quantity == held_now.get(code, 0):
+                    continue
+                if quantity < in_use.get(code, 0):
+                    raise UiPathError(409, f"The license allocation is not allowed: {code} "
+                                           f"cannot be set to {quantity}, the tenant has "
+                                           f"{in_use[code]} in use")
                 held = org["products"].get(code, 0)
-                if held == 0 and quantity > 0:
-                    raise UiPathError(404, f"The organization has no license for {code}")
-                others = self._tenant_total(org, code, skip=(tenant_id, service))
-                if others + quantity > held:
-                    raise UiPathError(409, f"{code}: tenants would hold {others + quantity}, "
-                                           f"the organization has {held}")
-            tenant["services"].setdefault(service, {}).update(wanted)
+                total = (self._tenant_total(org, code, skip=(tenant_id, service))
+                         + self._user_total(org, code) + quantity)
+                if total > held:
+                    raise UiPathError(409, f"The license allocation is not allowed: {code} "
+                                           f"{total} exceeds the organization's {held}")
+            tenant["services"][service] = {code: qty for code, qty in wanted.items() if qty}
         products = tenant["services"].get(service, {})
         return JSONResponse({
             "accountId": request.path_params["accountId"], "serviceScopeId": tenant_id,
             "serviceType": service,
-            "license": {"licenseCode": f"LIC-{tenant_id[:8]}", "bundleCode": "", "subscriptionCode":
-                        "", "licenseStatus": "ACTIVE", "startDate": 0, "endDate": 0,
-                        "gracePeriod": 0, "products": [
+            "license": {"licenseCode": f"LIC-{tenant_id[:8]}", "bundleCode": "",
+                        "subscriptionCode": "", "licenseStatus": "ACTIVE", "startDate": 0,
+                        "endDate": 0, "gracePeriod": 0, "products": [
                             {"code": code, "quantity": qty, "type": "ROBOT", "features": []}
                             for code, qty in sorted(products.items())],
-                        "templates": []},
+                        "templates": [], "payload": "", "boonLicenseCode": ""},
             "userLicensingEnabled": True, "accountLicenseCode": f"ACC-{tenant_id[:8]}"})
 
     # ---- groups and users (organization level) ---------------------------------------------------
+    def _lease_org(self, request: Request) -> dict[str, Any]:
+        org = self._org(request.path_params["accountId"])
+        if request.path_params["organizationName"] != org["name"]:
+            raise UiPathError(404, f"Organization {request.path_params['organizationName']} "
+                                   f"not found")
+        return org
+
     def _check_bundles(self, org: dict[str, Any], bundles: Any, extra: dict[str, int]) -> list[str]:
         if not isinstance(bundles, list) or not all(isinstance(b, str) for b in bundles):
             raise UiPathError(400, "'userBundleCodes' must be a list of codes")
-        for code in bundles:
-            if org["products"].get(code, 0) == 0:
-                raise UiPathError(404, f"The organization has no license for {code}")
-        for code, more in extra.items():
+        self._licensed(org)
+        for code, more in sorted(extra.items()):
             if more > 0 and self._user_total(org, code) + more > org["products"].get(code, 0):
-                raise UiPathError(409, f"{code}: {self._user_total(org, code) + more} user "
-                                       f"licenses would exceed the organization's "
+                raise UiPathError(409, f"The license allocation is not allowed: {code} "
+                                       f"{self._user_total(org, code) + more} exceeds the "
+                                       f"account license quantity "
                                        f"{org['products'].get(code, 0)}")
-        return list(bundles)
+        return sorted(set(bundles))
 
     async def group(self, request: Request) -> Response:
-        org = self._org(request.path_params["accountId"])
+        self._refuse_post(request, "a body {userBundleCodes: [...]}")
+        org = self._lease_org(request)
         group_id = request.path_params["groupId"]
         group = org["groups"].get(group_id)
         if group is None:
             raise UiPathError(404, f"Group {group_id} not found")
         if request.method == "PUT":
-            body = await self._json(request)
-            new = body.get("userBundleCodes")
+            new = (await self._json(request)).get("userBundleCodes")
             extra = {code: 1 for code in (new or []) if code not in
                      group["bundles"]} if isinstance(new, list) else {}
             group["bundles"] = self._check_bundles(org, new, extra)
@@ -282,13 +348,15 @@ class UiPathSimulator(Simulator):
                              "useExternalLicense": False})
 
     async def users(self, request: Request) -> Response:
-        org = self._org(request.path_params["accountId"])
+        self._refuse_post(request, "a body {userIds: [...], userBundleCodes: [...]}")
+        org = self._lease_org(request)
         if request.method == "GET":
             return JSONResponse({"users": [{"userId": uid, "userBundleCodes": bundles}
                                            for uid, bundles in sorted(org["users"].items())]})
         body = await self._json(request)
         user_ids = body.get("userIds")
-        if not isinstance(user_ids, list) or not user_ids:
+        if (not isinstance(user_ids, list) or not user_ids
+                or not all(isinstance(u, str) for u in user_ids)):
             raise UiPathError(400, "'userIds' must be a non-empty list")
         for user_id in user_ids:
             if user_id not in org["users"]:
@@ -297,9 +365,9 @@ class UiPathSimulator(Simulator):
         extra: dict[str, int] = {}
         if isinstance(new, list):
             for code in new:
-                extra[code] = sum(1 for u in user_ids if code not in org["users"][u])
+                extra[code] = sum(1 for u in set(user_ids) if code not in org["users"][u])
         bundles = self._check_bundles(org, new, extra)
         for user_id in user_ids:
             org["users"][user_id] = list(bundles)
         return JSONResponse({"userIds": user_ids, "userBundleCodes": bundles,
-                             "useExternalLicense": False})
+                             "useExternalLicense": bool(body.get("useExternalLicense", False))})

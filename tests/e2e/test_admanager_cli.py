@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
 import yaml
 
 from reconciler.pipeline import load_desired
@@ -21,15 +23,20 @@ def created(workspace) -> list[dict]:
 
 
 def decide(workspace, decision: str) -> None:
-    simulator = InProcessSandbox(workspace / ".reconciler" / "sandbox").simulator("admanager")
-    for entry in simulator.state["requests"].values():
-        if entry["status"] == "pending":
-            if decision == "approve":
-                simulator._execute(entry)
-            else:
-                entry["status"] = "rejected"
-                entry["message"] = "Rejected by the approver"
-    simulator.save()
+    """The approver acts on every pending request, through the sandbox admin endpoint."""
+    sandbox = InProcessSandbox(workspace / ".reconciler" / "sandbox")
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=sandbox.transport("admanager"),
+                                     base_url=sandbox.base_url("admanager")) as client:
+            state = (await client.get("/_sandbox/state")).json()
+            waiting = [i for i, e in state["requests"].items() if e["status"] == "pending"]
+            assert waiting, "nothing to decide"
+            for request_id in waiting:
+                answer = await client.post(f"/_sandbox/workflow/{request_id}/{decision}")
+                assert answer.status_code == 200, answer.text
+
+    asyncio.run(run())
 
 
 def plan_json(cli, desired) -> dict:

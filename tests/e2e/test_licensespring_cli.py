@@ -38,3 +38,36 @@ def test_over_max_activations_is_refused_with_zero_calls(workspace, cli):
     assert refused.exit_code == 1
     assert "pool 'ACAD-7H2K-99QX-4M1P' would hold 4 seats but has 3" in refused.output
     assert changing(request_log(workspace, "licensespring")) == []
+
+
+def test_user_based_activation_masks_the_password_and_applies(workspace, cli):
+    desired = copy_example(workspace, "licensespring.yaml")
+    document = yaml.safe_load((desired / "licensespring.yaml").read_text())
+    subjects = document["providers"]["licensespring"]["subjects"]
+    subjects.append({"device": "render-01",
+                     "licenses": ["acmerender/dana@acme.example+lee@acme.example"]})
+    (desired / "licensespring.yaml").write_text(yaml.safe_dump(document))
+    # The sandbox has fixed keys but no user passwords: the seed documents Dana's.
+    env = {"LICENSESPRING_DANA_PASSWORD": "sandbox-dana-password"}
+    dry = cli("apply", str(desired), "--sandbox", "--dry-run", env=env)
+    assert dry.exit_code == 0, dry.output
+    assert '"password": "***"' in dry.output and "sandbox-dana-password" not in dry.output
+    assert cli("apply", str(desired), "--sandbox", "--auto-approve", env=env).exit_code == 0
+    activation = [e for e in changing(request_log(workspace, "licensespring"))
+                  if e["body"].get("hardware_id") == "render-01"]
+    assert [e["body"]["username"] for e in activation] == ["dana@acme.example"]
+    assert cli("plan", str(desired), "--sandbox", "--detailed-exitcode", env=env).exit_code == 0
+
+
+def test_a_user_based_activation_without_a_password_is_refused_before_any_call(workspace, cli):
+    desired = copy_example(workspace, "licensespring.yaml")
+    document = yaml.safe_load((desired / "licensespring.yaml").read_text())
+    connection = document["providers"]["licensespring"]["connection"]
+    connection["user_passwords"] = {}
+    document["providers"]["licensespring"]["subjects"].append(
+        {"device": "render-01", "licenses": ["acmerender/dana@acme.example+lee@acme.example"]})
+    (desired / "licensespring.yaml").write_text(yaml.safe_dump(document))
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1
+    assert "needs a user's password to activate" in refused.output
+    assert changing(request_log(workspace, "licensespring")) == []

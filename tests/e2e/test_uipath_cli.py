@@ -1,4 +1,5 @@
-"""UiPath end to end: hierarchy order in the JSON plan, swap, refusal, failures journaled."""
+"""UiPath end to end: hierarchy order in the JSON plan, swap, refusal, failures journaled,
+and the API guide's own tenant example as the dry run shows it."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def test_tenants_beyond_the_organization_are_refused_with_zero_calls(workspace, 
     refused = cli("plan", str(desired), "--sandbox")
     assert refused.exit_code == 1
     assert "UNATT: tenants, groups and users of organization 'acme' would hold 11 but the " \
-           "organization has 10" in refused.output
+           "organization has 10 (tenant acme-dev 2, tenant acme-prod 9; declared in " in \
+           refused.output
     assert [e for e in changing(request_log(workspace, "uipath")) if e["method"] == "PUT"] == []
 
 
@@ -62,3 +64,47 @@ def test_a_409_is_a_failed_action_recorded_in_the_journal(workspace, cli):
     assert "HTTP 409" in applied.output
     journal = cli("journal").output
     assert "finished failed    uipath:organization:acme:grow" in journal
+
+
+GUIDE_EXAMPLE = """\
+# yaml-language-server: $schema=../../reconciler.schema.json
+# "Allocate Licenses to a Tenant", the API guide's example: 5 UNATT, 4 NONPR, 2 TIE on
+# tenant y1968 of account y-y-y-delilah (the sandbox seed holds that account).
+providers:
+  uipath:
+    connection:
+      host_username_env: UIPATH_HOST_USERNAME
+      host_password_env: UIPATH_HOST_PASSWORD
+      client_id_env: UIPATH_CLIENT_ID
+      client_secret_env: UIPATH_CLIENT_SECRET
+      ids: { delilah: y-y-y-delilah }
+    subjects:
+      - organization: delilah
+        licenses: [{id: UNATT, quantity: 5}, {id: NONPR, quantity: 4}, {id: TIE, quantity: 2}]
+      - tenant: y1968
+        attrs: { organization: delilah }
+        licenses:
+          - { id: orchestrator/UNATT, quantity: 5 }
+          - { id: orchestrator/NONPR, quantity: 4 }
+          - { id: orchestrator/TIE, quantity: 2 }
+"""
+
+
+def test_the_guides_tenant_example_previews_the_documented_put(workspace, cli):
+    desired = workspace / "delilah.yaml"
+    desired.write_text(GUIDE_EXAMPLE)
+    dry = cli("apply", str(desired), "--sandbox", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    lines = dry.output.splitlines()
+    put = ("PUT http://uipath.sandbox/lrm/api/account/y-y-y-delilah/service-license/y1968/"
+           "orchestrator")
+    [at] = [i for i, line in enumerate(lines) if line.rstrip().endswith(put)]
+    body = json.loads(lines[at + 1])
+    assert body["tenantName"] == "y1968"
+    assert {p["code"]: p["quantity"] for p in body["products"]} == {
+        "UNATT": 5, "NONPR": 4, "TIE": 2}
+    assert "productQuantities" not in body and "?????" not in dry.output
+    assert [e for e in changing(request_log(workspace, "uipath")) if e["method"] == "PUT"] == []
+    applied = cli("apply", str(desired), "--sandbox", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert cli("plan", str(desired), "--sandbox", "--detailed-exitcode").exit_code == 0

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -63,27 +64,83 @@ def test_secrets_reach_reconciler_only_through_env_and_actions_are_pinned():
                 assert "${{" not in step.get("run", ""), f"{template.name}: template injection"
 
 
-def _apply_step() -> str:
-    document = yaml.safe_load((REPO / "examples" / "github-actions" /
-                               "reconciler-apply.yml").read_text())
-    steps = document["jobs"]["apply"]["steps"]
-    step = next(s for s in steps if s.get("name") == "Apply exactly the reviewed plan")
+def _template(name: str) -> dict[str, Any]:
+    document = yaml.safe_load((REPO / "examples" / "github-actions" / name).read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def _steps(name: str) -> list[dict[str, Any]]:
+    (job,) = _template(name)["jobs"].values()
+    return list(job["steps"])
+
+
+def _plain_env(name: str) -> dict[str, str]:
+    """The job's environment that does not come from GitHub (secrets, vars)."""
+    (job,) = _template(name)["jobs"].values()
+    return {k: str(v) for k, v in job["env"].items() if "${{" not in str(v)}
+
+
+def _apply_step() -> dict[str, Any]:
+    step = next(s for s in _steps("reconciler-apply.yml")
+                if s.get("name") == "Apply exactly the reviewed plan")
     assert step["env"]["PLANFILE"] == "reviewed/plan.json"
-    return str(step["run"])
+    return step
+
+
+def test_apply_downloads_the_plan_of_the_merged_pull_requests_head_commit():
+    steps = _steps("reconciler-apply.yml")
+    names = [s.get("name") for s in steps]
+    lookup, download = (steps[names.index("Find the merged pull request's head commit")],
+                        steps[names.index("Download the reviewed plan")])
+    assert "merged.head.sha" in lookup["with"]["script"]
+    # Without `commit`, the action takes the latest plan run of ANY pull request.
+    assert download["with"]["commit"] == "${{ steps.pr.outputs.result }}"
+    assert download["with"]["name"] == "reconciler-plan-${{ steps.pr.outputs.result }}"
+    assert download["with"]["path"] + "/plan.json" == _apply_step()["env"]["PLANFILE"]
+    uploaded = next(s for s in _steps("reconciler-plan.yml")
+                    if s.get("name") == "Keep the reviewed plan")
+    assert uploaded["with"]["name"] == "reconciler-plan-${{ github.event.pull_request.head.sha }}"
+
+
+@pytest.mark.parametrize("template", [t.name for t in TEMPLATES])
+def test_the_journal_is_carried_from_apply_to_every_run(template):
+    journal = _plain_env(template)["RECONCILER_JOURNAL"]
+    # upload-artifact (v4.4+) silently leaves out anything under a hidden directory.
+    assert not any(part.startswith(".") for part in Path(journal).parts)
+    steps = _steps(template)
+    restore = next(s for s in steps if s.get("name") == "Restore the journal of the last apply")
+    assert restore["with"]["workflow"] == "reconciler-apply.yml"
+    assert restore["with"]["name"] == "reconciler-journal"
+    assert restore["with"]["path"] == str(Path(journal).parent)
+    assert restore["with"]["search_artifacts"] is True
+    assert steps.index(restore) < next(i for i, s in enumerate(steps)
+                                       if "reconciler plan" in s.get("run", "")
+                                       or "reconciler apply" in s.get("run", "")
+                                       or "reconciler drift" in s.get("run", ""))
+    for step in steps:
+        for verb in ("plan", "apply", "drift"):
+            if f"reconciler {verb} " in step.get("run", ""):
+                assert '--journal "$RECONCILER_JOURNAL"' in step["run"], step["name"]
+    kept = [s for s in _steps("reconciler-apply.yml") if s.get("name") == "Keep the journal"]
+    assert kept[0]["if"] == "always()"
+    assert (kept[0]["with"]["name"], kept[0]["with"]["path"]) == ("reconciler-journal", journal)
 
 
 def test_the_apply_step_fails_the_job_on_a_stale_plan(workspace, cli):
     desired = workspace / "licenses"
     desired.mkdir()
     shutil.copy(EXAMPLES / "yext.yaml", desired / "yext.yaml")
+    step = _apply_step()
     simulator = YextSimulator()
     with ServedSimulators({"yext": simulator}) as served:
         env = environment_for(load_desired([str(desired)]), served.urls)
+        job_env = {**os.environ, **env, **_plain_env("reconciler-apply.yml"), **step["env"],
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         assert cli("plan", "licenses", "--out", "reviewed/plan.json", env=env).exit_code == 0
         simulator.state["accounts"]["me"]["assignments"]["knowledge-pro"]["hq"] = None
-        job = subprocess.run(
-            ["bash", "-e", "-c", _apply_step()], cwd=workspace, capture_output=True, text=True,
-            env={**os.environ, **env, "PLANFILE": "reviewed/plan.json",
-                 "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}, check=False)
+        job = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace,
+                             capture_output=True, text=True, env=job_env, check=False)
     assert job.returncode == 1
-    assert "stale plan" in job.stderr + job.stdout
+    assert "stale plan: vendor state changed since the plan was made in yext" in job.stderr
+    assert (workspace / job_env["RECONCILER_JOURNAL"]).exists(), "the journal is kept"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+from urllib.parse import parse_qs
 
 import pytest
 
+from reconciler.errors import VendorError
 from reconciler.model import (
     Change,
     ChangeKind,
@@ -18,7 +21,8 @@ from reconciler.model import (
 from reconciler.providers.admanager import ADManagerConnection, ADManagerProvider
 from reconciler.providers.base import PendingRequest
 from reconciler.sandbox.admanager import ADManagerSimulator
-from reconciler.secrets import Secrets
+from reconciler.sandbox.base import Faults
+from reconciler.secrets import RedactingFilter, Secrets
 
 TOKEN = "sandbox-admanager-authtoken"
 # The seed page's second sample request (seed 000), verbatim.
@@ -36,11 +40,22 @@ def simulator() -> ADManagerSimulator:
     return ADManagerSimulator()
 
 
-@pytest.fixture
-def provider(simulator, vendor_http) -> ADManagerProvider:
-    connection = ADManagerConnection(auth_token_env="ADM_TOKEN", page_size=2)
+def make_provider(simulator, vendor_http, **settings) -> ADManagerProvider:
+    connection = ADManagerConnection(auth_token_env="ADM_TOKEN", **{"page_size": 2, **settings})
     return ADManagerProvider(connection, vendor_http(simulator), Secrets(environ={
         "ADM_TOKEN": TOKEN}))
+
+
+@pytest.fixture
+def provider(simulator, vendor_http) -> ADManagerProvider:
+    return make_provider(simulator, vendor_http)
+
+
+async def approve(vendor_http, simulator, request_id: str, decision: str = "approve") -> None:
+    """The approver acts inside ADManager: the sandbox-only admin endpoint."""
+    answer = await vendor_http(simulator).client.post(
+        f"/_sandbox/workflow/{request_id}/{decision}")
+    assert answer.status_code == 200
 
 
 DESIRED = ProviderDesired(provider="admanager", subjects=tuple(
@@ -99,12 +114,14 @@ async def test_pending_then_executed_or_rejected(provider, simulator, vendor_htt
     requests = [PendingRequest(action=a, request_id=i) for a, i in zip((first, second), ids,
                                                                        strict=True)]
     assert [r.status for r in await provider.resolve_pending(requests)] == ["pending", "pending"]
-    client = vendor_http(simulator).client
-    await client.post(f"/_sandbox/workflow/{ids[0]}/approve")
-    await client.post(f"/_sandbox/workflow/{ids[1]}/reject")
+    assert "POWER_BI_PRO" not in held(simulator, "li"), "nothing changes before approval"
+    await approve(vendor_http, simulator, ids[0])
+    await approve(vendor_http, simulator, ids[1], "reject")
     assert [r.status for r in await provider.resolve_pending(requests)] == [
         "executed", "rejected"]
-    assert "POWER_BI_PRO" in held(simulator, "li") and "VISIOCLIENT" not in held(simulator, "li")
+    after = await provider.read(DESIRED)
+    li = {g.license for g in after.grants if g.subject.id == "li"}
+    assert li == {"POWER_BI_PRO"}, "the approved request shows in the next read, not the other"
 
 
 async def test_user_losing_every_sku_gets_the_remove_all_form(provider):
@@ -130,3 +147,185 @@ async def test_unknown_user_is_refused_by_check(provider):
     desired = DESIRED.model_copy(update={"subjects": (
         SubjectDecl(subject=Subject(kind="user", id="ghost"), attrs={"domain": "admp.local"}),)})
     assert any("no user 'ghost'" in p.message for p in provider.check(desired, state))
+
+
+async def test_user_who_also_gains_a_sku_loses_the_others_by_name(provider, simulator,
+                                                                  vendor_http):
+    """A remove-all request executed after the assignment would take the new SKU too."""
+    state = await provider.read(DESIRED)
+    changes = [Change(kind=ChangeKind.REMOVE, before=g, reason="t") for g in state.grants
+               if g.subject.id == "contractor-7"]
+    changes.append(Change(kind=ChangeKind.ADD, after=user_grant("contractor-7", "VISIOCLIENT"),
+                          reason="t"))
+    actions = provider.actions(changes, state)
+    items = [json.loads(a.request.body["inputData"])[0] for a in actions]
+    assert all(i.get("isRemoveAllO365License") != "true" for i in items)
+    ids = [(await provider.execute(a)).vendor_request_id for a in actions]
+    for request_id in sorted(ids, reverse=True):  # the approver takes the assignment first
+        await approve(vendor_http, simulator, request_id)
+    assert held(simulator, "contractor-7") == {"VISIOCLIENT"}
+
+
+async def test_user_with_a_request_still_pending_never_gets_remove_all(provider, simulator,
+                                                                       vendor_http):
+    state = await provider.read(DESIRED)
+    (assign,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("contractor-7", "VISIOCLIENT"),
+                reason="t")], state)
+    filed = (await provider.execute(assign)).vendor_request_id
+    (resolution,) = await provider.resolve_pending([PendingRequest(assign, filed)])
+    assert resolution.status == "pending"
+    state = await provider.read(DESIRED)
+    removals = [Change(kind=ChangeKind.REMOVE, before=g, reason="t") for g in state.grants
+                if g.subject.id == "contractor-7"]
+    actions = provider.actions(removals, state)
+    assert [json.loads(a.request.body["inputData"])[0]["isRemoveAllO365License"]
+            for a in actions] == ["false", "false"]
+    removal_ids = [(await provider.execute(a)).vendor_request_id for a in actions]
+    for request_id in (filed, *removal_ids):
+        await approve(vendor_http, simulator, request_id)
+    assert held(simulator, "contractor-7") == {"VISIOCLIENT"}
+
+
+async def test_seats_a_pending_assignment_will_take_count_as_used(provider):
+    state = await provider.read(DESIRED)
+    visio = next(p for p in state.pools if p.id == "admp.local/VISIOCLIENT")
+    assert visio.used == 1
+    (assign,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")], state)
+    filed = (await provider.execute(assign)).vendor_request_id
+    await provider.resolve_pending([PendingRequest(assign, filed)])
+    state = await provider.read(DESIRED)
+    assert next(p for p in state.pools if p.id == "admp.local/VISIOCLIENT").used == 2
+
+
+def seed_with_homonyms() -> dict:
+    seed = ADManagerSimulator.default_seed()
+    seed["domains"]["admp.local"]["users"] += [
+        {"displayName": "Sam Lee", "sAMAccountName": f"slee{i}",
+         "userPrincipalName": f"slee{i}@admp.local",
+         "licences": {"POWER_BI_PRO": {"disabled": []}} if i == 1 else {}}
+        for i in (1, 2)]
+    return seed
+
+
+async def test_shared_display_names_are_refused_and_upns_are_used(vendor_http):
+    simulator = ADManagerSimulator(seed=seed_with_homonyms())
+    provider = make_provider(simulator, vendor_http)
+    by_name = DESIRED.model_copy(update={"subjects": (
+        SubjectDecl(subject=Subject(kind="user", id="Sam Lee"), attrs={"domain": "admp.local"}),
+        SubjectDecl(subject=Subject(kind="user", id="slee2@admp.local"),
+                    attrs={"domain": "admp.local"}))})
+    state = await provider.read(by_name)
+    assert {g.subject.id for g in state.grants if g.license == "POWER_BI_PRO"} >= {
+        "slee1@admp.local"}
+    (problem,) = provider.check(by_name, state)
+    assert "display name 'Sam Lee' is shared by several users" in problem.message
+    assert "slee1@admp.local, slee2@admp.local" in problem.message
+    (action,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("slee2@admp.local", "VISIOCLIENT"),
+                reason="t")], state)
+    (item,) = json.loads(action.request.body["inputData"])
+    assert item["accounts"] == [{"userPrincipalName": "slee2@admp.local"}]
+    filed = (await provider.execute(action)).vendor_request_id
+    await approve(vendor_http, simulator, filed)
+    users = simulator.state["domains"]["admp.local"]["users"]
+    assert [u["sAMAccountName"] for u in users if "VISIOCLIENT" in u["licences"]] == [
+        "raj", "slee2"]
+
+
+async def test_disabled_plan_the_sku_settings_do_not_list_is_refused(provider):
+    state = await provider.read(DESIRED)
+    grant = user_grant("li", "ENTERPRISEPACK", disabled_plans=["YAMMER_ENTERPRISE"])
+    desired = DESIRED.model_copy(update={"grants": (grant,)})
+    (problem,) = provider.check(desired, state)
+    assert "ENTERPRISEPACK has no service plan YAMMER_ENTERPRISE" in problem.message
+
+
+async def test_update_enables_a_plan_the_settings_do_not_know(simulator, vendor_http):
+    """john has TEAMS1 disabled; settings that omit TEAMS1 must still turn it back on,
+    or the plan would ask for the same update forever."""
+    skus = {"ENTERPRISEPACK": {"name": "Office 365 Enterprise E3", "plans": [
+        "KAIZALA_O365_P3", "EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE"]}}
+    provider = make_provider(simulator, vendor_http, skus=skus)
+    state = await provider.read(DESIRED)
+    before = next(g for g in state.grants if g.subject.id == "john"
+                  and g.license == "ENTERPRISEPACK")
+    after = user_grant("john", "ENTERPRISEPACK",
+                       disabled_plans=["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE"])
+    (action,) = provider.actions([Change(kind=ChangeKind.UPDATE, before=before, after=after,
+                                         reason="t")], state)
+    assert action.verb == "update"
+    filed = (await provider.execute(action)).vendor_request_id
+    await approve(vendor_http, simulator, filed)
+    state = await provider.read(DESIRED)
+    john = next(g for g in state.grants if g.subject.id == "john"
+                and g.license == "ENTERPRISEPACK")
+    assert john.value() == after.value()
+
+
+async def test_confirm_sees_an_approved_request_and_never_denies_one(provider, simulator,
+                                                                    vendor_http):
+    state = await provider.read(DESIRED)
+    (action,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")], state)
+    assert await provider.confirm(action) is None, "not visible yet may still be pending"
+    filed = (await provider.execute(action)).vendor_request_id
+    assert await provider.confirm(action) is None
+    await approve(vendor_http, simulator, filed)
+    assert await provider.confirm(action) is True
+
+
+async def test_unknown_request_id_stops_with_the_id_in_the_message(provider):
+    state = await provider.read(DESIRED)
+    (action,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")], state)
+    with pytest.raises(VendorError, match="workflow request 9999 failed: No such request"):
+        await provider.resolve_pending([PendingRequest(action, "9999")])
+
+
+async def test_the_authtoken_appears_in_no_preview_outcome_or_log_line(simulator, vendor_http):
+    """The token travels in every URL; logs go through the CLI's redacting handler."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect(level=logging.DEBUG)
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        provider = make_provider(simulator, vendor_http)
+        simulator.set_faults(Faults(burst_429=2))  # retried calls are logged too
+        state = await provider.read(DESIRED)
+        bad, ok = provider.actions([  # ordered by SKU: POWER_BI_PRO, then VISIOCLIENT
+            Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t"),
+            Change(kind=ChangeKind.ADD, after=user_grant("ghost", "POWER_BI_PRO"), reason="t")],
+            state)
+        outcomes = [await provider.execute(a) for a in (ok, bad)]
+        resolutions = await provider.resolve_pending(
+            [PendingRequest(ok, outcomes[0].vendor_request_id)])
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert [o.status for o in outcomes] == [OutcomeStatus.PENDING, OutcomeStatus.FAILED]
+    assert any("AuthToken=***" in line for line in lines), "URLs were logged, masked"
+    texts = [*lines, ok.model_dump_json(), bad.model_dump_json(),
+             *(o.model_dump_json() for o in outcomes), *(r.message for r in resolutions)]
+    assert all(TOKEN not in text for text in texts)
+
+
+async def test_a_server_capping_range_below_page_size_still_yields_every_user(vendor_http):
+    seed = ADManagerSimulator.default_seed()
+    seed["max_range"] = 2
+    simulator = ADManagerSimulator(seed=seed)
+    provider = make_provider(simulator, vendor_http, page_size=1000)
+    state = await provider.read(DESIRED)
+    assert {g.subject.id for g in state.grants} == {"john", "mary", "raj", "contractor-7"}
+    starts = sorted(parse_qs(e["query"])["startIndex"][0] for e in simulator.request_log()
+                    if e["path"] == "/RestAPI/SearchUser")
+    assert starts == ["1", "3", "5"]

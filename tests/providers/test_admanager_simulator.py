@@ -13,6 +13,14 @@ AUTH = {"AuthToken": "sandbox-admanager-authtoken", "domainName": "admp.local",
         "PRODUCT_NAME": "RESTAPI"}
 SEED_SAMPLE = ('[{"RequestAction":"REMOVE_O365_LICENSES", "Subject":"Remove O365 licenses", '
                '"accounts":[{"displayName":"john"}], "isRemoveAllO365License":"true"}]')
+# The seed page's second sample: remove only E3 (with its Kaizala plan) from john.
+SEED_SECOND_SAMPLE = (
+    '[{"RequestAction":"REMOVE_O365_LICENSES", "Subject":"Remove O365 licenses", '
+    '"accounts":[{"displayName":"john"}], "isRemoveAllO365License":"false", '
+    '"selectedO365Licenses": {"accountSKUDetailsList":[{"ACCOUNT_SKU_ID":"ENTERPRISEPACK", '
+    '"ACCOUNT_SKU_DISP_VAL":"Office 365 Enterprise E3", "IS_SELECTED":true, "ServicePlans": '
+    '[{"SERVICE_NAME":"KAIZALA_O365_P3","IS_SELECTED":true,"TYPE":"User", '
+    '"SERVICE_NAME_DISP_VAL":"KAIZALA_O365_P3"}]}]}}]')
 
 
 @pytest.fixture
@@ -76,6 +84,20 @@ async def test_the_seed_sample_creates_a_pending_request_that_changes_nothing(cl
       "selectedO365Licenses": {"accountSKUDetailsList": [
           {"ACCOUNT_SKU_ID": "ENTERPRISEPACK", "IS_SELECTED": "true"}]}},
      "IS_SELECTED must be a boolean"),
+    ({"RequestAction": "REMOVE_O365_LICENSES", "Subject": "x",
+      "accounts": [{"displayName": "john"}], "isRemoveAllO365License": "false"},
+     "selectedO365Licenses.accountSKUDetailsList is mandatory"),
+    ({"RequestAction": "ASSIGN_O365_LICENSES", "Subject": "x",
+      "accounts": [{"displayName": "li"}], "selectedO365Licenses": {"accountSKUDetailsList": [
+          {"ACCOUNT_SKU_ID": "EMS", "IS_SELECTED": True, "ServicePlans": []}]}},
+     "Unknown license 'EMS'"),
+    ({"RequestAction": "ASSIGN_O365_LICENSES", "Subject": "x",
+      "accounts": [{"displayName": "li"}], "selectedO365Licenses": {"accountSKUDetailsList": [
+          {"ACCOUNT_SKU_ID": "VISIOCLIENT", "IS_SELECTED": True, "ServicePlans": [
+              {"SERVICE_NAME": "TEAMS1", "IS_SELECTED": True}]}]}},
+     "Unknown service plan in VISIOCLIENT"),
+    ({"RequestAction": "REMOVE_O365_LICENSES", "Subject": "x", "accounts": [],
+      "isRemoveAllO365License": "true"}, "accounts is mandatory"),
 ])
 async def test_invalid_requests_get_status_0_and_no_request_id(client, bad, message):
     (answer,) = await create(client, json.dumps([bad]), method="POST")
@@ -122,9 +144,54 @@ async def test_search_user_pages_with_range_and_start_index(client):
                               params={**AUTH, "range": "2", "startIndex": "1"})).json()
     second = (await client.get("/RestAPI/SearchUser",
                                params={**AUTH, "range": "2", "startIndex": "3"})).json()
-    assert first["Count"] == 5
+    assert first["status"] == "SUCCESS" and first["Count"] == 5
     names = [u["DISPLAY_NAME"] for u in first["UsersList"] + second["UsersList"]]
     assert names == ["john", "mary", "raj", "li"]
     assert first["UsersList"][0]["O365_LICENSES"][0] == {
         "ACCOUNT_SKU_ID": "ENTERPRISEPACK",
         "DISABLED_SERVICE_PLANS": ["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE", "TEAMS1"]}
+
+
+async def test_search_user_requires_range_and_start_index(client):
+    answer = await client.get("/RestAPI/SearchUser", params={**AUTH, "range": "2"})
+    assert answer.json() == {"status": "0",
+                             "statusMessage": "range and startIndex are mandatory."}
+
+
+async def test_the_seed_second_sample_removes_only_the_selected_sku(client, simulator):
+    (answer,) = await create(client, SEED_SECOND_SAMPLE)
+    assert answer["status"] == "1"
+    await client.post(f"/_sandbox/workflow/{answer['requestId']}/approve")
+    john = simulator.state["domains"]["admp.local"]["users"][0]
+    assert set(john["licences"]) == {"POWER_BI_PRO"}
+
+
+async def test_a_display_name_two_users_share_is_refused():
+    seed = ADManagerSimulator.default_seed()
+    seed["domains"]["admp.local"]["users"].append(
+        {"displayName": "mary", "sAMAccountName": "mary2", "userPrincipalName": "mary2@admp.local",
+         "licences": {}})
+    async with sandbox_client(ADManagerSimulator(seed=seed)) as client:
+        assign = [{"RequestAction": "ASSIGN_O365_LICENSES", "Subject": "x",
+                   "accounts": [{"displayName": "mary"}],
+                   "selectedO365Licenses": {"accountSKUDetailsList": [
+                       {"ACCOUNT_SKU_ID": "VISIOCLIENT", "IS_SELECTED": True,
+                        "ServicePlans": []}]}}]
+        (answer,) = await create(client, json.dumps(assign), method="POST")
+        assert answer["status"] == "0" and "More than one user matches" in answer["statusMessage"]
+        assign[0]["accounts"] = [{"userPrincipalName": "mary2@admp.local"}]
+        (answer,) = await create(client, json.dumps(assign), method="POST")
+        assert answer["status"] == "1"
+
+
+async def test_deciding_an_unknown_request_is_a_404(client):
+    answer = await client.post("/_sandbox/workflow/9999/approve")
+    assert answer.status_code == 404
+
+
+async def test_a_decided_request_cannot_be_decided_again(client, simulator):
+    await create(client, SEED_SAMPLE)
+    assert (await client.post("/_sandbox/workflow/7501/reject")).status_code == 200
+    again = await client.post("/_sandbox/workflow/7501/approve")
+    assert again.status_code == 409
+    assert simulator.state["domains"]["admp.local"]["users"][0]["licences"], "never executed"

@@ -2,35 +2,51 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+from collections.abc import Sequence
 
 import pytest
 
+from reconciler.http import VendorHttp, new_client
 from reconciler.model import (
+    Action,
     Change,
     ChangeKind,
     Grant,
+    Limits,
     OutcomeStatus,
     ProviderDesired,
     Subject,
 )
-from reconciler.providers.licensespring import LicenseSpringConnection, LicenseSpringProvider
+from reconciler.providers.licensespring import (
+    LicenseSpringConnection,
+    LicenseSpringProvider,
+    sign,
+)
 from reconciler.sandbox.licensespring import LicenseSpringSimulator
 from reconciler.sandbox.serve import ServedSimulators
 from reconciler.secrets import Secrets
 
+SANDBOX = "http://licensespring.sandbox"
 ENV = {"K": "sandbox-licensespring-api-key", "S": "sandbox-licensespring-shared-key",
-       "M": "sandbox-licensespring-management-key"}
+       "M": "sandbox-licensespring-management-key", "MU": SANDBOX,
+       "DANA": "sandbox-dana-password"}
 KEY = "ACAD-7H2K-99QX-4M1P"
+VIZ = "AVIZ-1QQ3-8TTR-2ZZ9"
+RENDER = "acmerender/dana@acme.example+lee@acme.example"
 # The body the seed page documents for /api/v4/deactivate_license (required fields and
 # the key-based authorization field), with this estate's values.
 SEED_DEACTIVATE = {"hardware_id": "ws-old-laptop", "product": "acmecad", "license_key": KEY}
 
 
-def make(simulator, vendor_http, env=ENV) -> LicenseSpringProvider:
-    connection = LicenseSpringConnection(api_key_env="K", shared_key_env="S",
-                                         management_key_env="M")
-    return LicenseSpringProvider(connection, vendor_http(simulator), Secrets(environ=env))
+def connection(**extra: object) -> LicenseSpringConnection:
+    return LicenseSpringConnection(api_key_env="K", shared_key_env="S", management_key_env="M",
+                                   management_url_env="MU", **extra)  # type: ignore[arg-type]
+
+
+def make(simulator, vendor_http, env=ENV, **extra) -> LicenseSpringProvider:
+    return LicenseSpringProvider(connection(**extra), vendor_http(simulator),
+                                 Secrets(environ=env))
 
 
 @pytest.fixture
@@ -40,7 +56,7 @@ def simulator() -> LicenseSpringSimulator:
 
 @pytest.fixture
 def provider(simulator, vendor_http) -> LicenseSpringProvider:
-    return make(simulator, vendor_http)
+    return make(simulator, vendor_http, user_passwords={"dana@acme.example": "DANA"})
 
 
 def device(hardware_id: str, license: str = KEY) -> Grant:
@@ -48,101 +64,211 @@ def device(hardware_id: str, license: str = KEY) -> Grant:
                  subject=Subject(kind="device", id=hardware_id))
 
 
+def add(hardware_id: str, license: str = KEY) -> Change:
+    return Change(kind=ChangeKind.ADD, after=device(hardware_id, license), reason="t")
+
+
+def remove(hardware_id: str, license: str = KEY) -> Change:
+    return Change(kind=ChangeKind.REMOVE, before=device(hardware_id, license), reason="t")
+
+
+async def held(provider: LicenseSpringProvider) -> set[tuple[str, str]]:
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    return {(g.license, g.subject.id) for g in state.grants}
+
+
+async def run_in_phase_order(provider, actions: Sequence[Action]) -> list[OutcomeStatus]:
+    """What apply does within one provider: lower phases first, ties by id."""
+    ordered = sorted(actions, key=lambda a: (a.phase, a.id))
+    return [(await provider.execute(action)).status for action in ordered]
+
+
+def test_signature_is_the_documented_example():
+    # The vendor's worked example (Request Signature page): fake shared key, fixed Date.
+    assert sign("kw4qSnpSwXzgiv5yxYpZZmFEd9QAeiKTQ6OuyMja", "Tue, 07 Jun 2011 20:51:35 GMT") \
+        == "UDysfR6MndUZReo07Y9r+vErn8vSxrnQ5ulit18iJ/Q="
+
+
 async def test_read_is_two_paged_lists_not_one_call_per_device(provider, simulator):
     state = await provider.read(ProviderDesired(provider="licensespring"))
-    assert {(g.license, g.subject.id) for g in state.grants} >= {
-        (KEY, "ws-old-laptop"), ("user/dana@acme.example", "dana-laptop")}
+    assert {(g.license, g.subject.id) for g in state.grants} == {
+        (KEY, "ws-design-01"), (KEY, "ws-design-02"), (KEY, "ws-old-laptop"),
+        (VIZ, "ws-design-01"), ("acmecloud/dana@acme.example", "dana-laptop")}
     pools = {p.id: (p.capacity, p.used) for p in state.pools}
-    assert pools[KEY] == (3, 3)
-    paths = [e["path"] for e in simulator.request_log()]
-    assert sorted(paths) == ["/api/v1/devices/", "/api/v1/licenses/"]
+    assert pools[KEY] == (3, 3) and pools[RENDER] == (4, 0)
+    log = simulator.request_log()
+    assert sorted(e["path"] for e in log) == ["/api/v1/devices/", "/api/v1/licenses/"]
+    assert all("limit=100" in e["query"] for e in log)
+    assert all(e["headers"]["authorization"] == "Api-Key sandbox-licensespring-management-key"
+               for e in log)
 
 
-async def test_swap_at_max_activations_works_because_the_release_runs_first(provider, simulator):
+async def test_read_follows_every_page_of_a_large_estate(vendor_http):
+    seed = LicenseSpringSimulator.default_seed()
+    seed["licenses"][0]["max_activations"] = 300
+    seed["licenses"][0]["devices"] = [
+        {"id": 10_000 + i, "hardware_id": f"hw-{i:03}", "device_active": i % 5 != 0}
+        for i in range(250)]
+    simulator = LicenseSpringSimulator(seed=seed)
+    state = await make(simulator, vendor_http).read(ProviderDesired(provider="licensespring"))
+    on_key = {g.subject.id for g in state.grants if g.license == KEY}
+    assert len(on_key) == 200 and "hw-000" not in on_key and "hw-249" in on_key
+    device_pages = [e for e in simulator.request_log() if e["path"] == "/api/v1/devices/"]
+    assert len(device_pages) == 3  # 202 active devices in all, 100 a page
+
+
+async def test_user_based_licenses_are_named_by_product_and_user(vendor_http):
+    seed = LicenseSpringSimulator.default_seed()
+    seed["licenses"].append({"id": 1006, "product": "acmecloud", "max_activations": 1,
+                             "user": {"username": "dana@acme.example", "password": "p"},
+                             "devices": []})
+    provider = make(LicenseSpringSimulator(seed=seed), vendor_http)
     state = await provider.read(ProviderDesired(provider="licensespring"))
-    release, assign = provider.actions([
-        Change(kind=ChangeKind.REMOVE, before=device("ws-old-laptop"), reason="t"),
-        Change(kind=ChangeKind.ADD, after=device("ws-design-03"), reason="t")], state)
-    assert release.phase < assign.phase and release.frees
-    assert release.request.body == SEED_DEACTIVATE
-    assert release.request.url.endswith("/api/v4/deactivate_license")
-    assert (await provider.execute(assign)).status is OutcomeStatus.FAILED, "full: 3 of 3"
-    assert (await provider.execute(release)).status is OutcomeStatus.SUCCEEDED
-    assert (await provider.execute(assign)).status is OutcomeStatus.SUCCEEDED
+    names = {pool.id for pool in state.pools}
+    # Dana holds licenses in two products (apart by product) and two in one (apart by id).
+    assert {RENDER, "acmecloud/dana@acme.example#1003",
+            "acmecloud/dana@acme.example#1006"} <= names
+    assert ("acmecloud/dana@acme.example#1003", "dana-laptop") in {
+        (g.license, g.subject.id) for g in state.grants}
 
 
-async def test_full_license_failure_names_the_vendor_code(provider):
+async def test_swap_at_max_activations_works_because_the_release_runs_first(provider):
     state = await provider.read(ProviderDesired(provider="licensespring"))
-    (assign,) = provider.actions([Change(kind=ChangeKind.ADD, after=device("ws-x"),
-                                         reason="t")], state)
-    outcome = await provider.execute(assign)
+    actions = provider.actions([add("ws-design-03"), remove("ws-old-laptop")], state)
+    release = next(a for a in actions if a.verb == "release")
+    assign = next(a for a in actions if a.verb == "assign")
+    assert release.frees and release.phase < assign.phase and not assign.frees
+    assert await run_in_phase_order(provider, actions) == [OutcomeStatus.SUCCEEDED] * 2
+    now = await held(provider)
+    assert (KEY, "ws-design-03") in now and (KEY, "ws-old-laptop") not in now
+
+
+async def test_the_same_swap_taking_first_is_refused_by_the_vendor(provider):
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    actions = provider.actions([add("ws-design-03"), remove("ws-old-laptop")], state)
+    backwards = sorted(actions, key=lambda a: -a.phase)
+    outcome = await provider.execute(backwards[0])
+    assert outcome.status is OutcomeStatus.FAILED
     assert "license_activated_max_times" in outcome.message
+
+
+async def test_seed_deactivate_request_is_the_release_preview_and_what_is_sent(provider,
+                                                                                simulator):
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    (release,) = provider.actions([remove("ws-old-laptop")], state)
+    assert release.request.method == "POST"
+    assert release.request.url == f"{SANDBOX}/api/v4/deactivate_license"
+    assert release.request.body == SEED_DEACTIVATE
+    assert (await provider.execute(release)).status is OutcomeStatus.SUCCEEDED
+    sent = simulator.request_log()[-1]
+    assert sent["path"] == "/api/v4/deactivate_license" and sent["body"] == SEED_DEACTIVATE
+    assert sent["headers"]["authorization"].startswith('algorithm="hmac-sha256",headers="date",')
 
 
 async def test_device_not_found_on_release_counts_as_done(provider):
     state = await provider.read(ProviderDesired(provider="licensespring"))
-    (release,) = provider.actions([Change(kind=ChangeKind.REMOVE, before=device("ghost"),
-                                          reason="t")], state)
-    assert (await provider.execute(release)).status is OutcomeStatus.ALREADY
+    (release,) = provider.actions([remove("ghost")], state)
+    outcome = await provider.execute(release)
+    assert outcome.status is OutcomeStatus.ALREADY
 
 
 async def test_wrong_shared_key_is_rejected_and_never_printed(simulator, vendor_http):
     provider = make(simulator, vendor_http, {**ENV, "S": "not-the-shared-key"})
     state = await provider.read(ProviderDesired(provider="licensespring"))
-    (release,) = provider.actions([Change(kind=ChangeKind.REMOVE,
-                                          before=device("ws-old-laptop"), reason="t")], state)
+    (release,) = provider.actions([remove("ws-old-laptop")], state)
     outcome = await provider.execute(release)
-    assert outcome.status is OutcomeStatus.FAILED and "invalid signature" in outcome.message
+    assert outcome.status is OutcomeStatus.FAILED and "signature_mismatch" in outcome.message
     assert "not-the-shared-key" not in outcome.message
+    assert (KEY, "ws-old-laptop") in await held(provider)
+
+
+async def test_user_based_activation_sends_the_password_masked_in_the_preview(provider):
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    (assign,) = provider.actions([add("render-01", RENDER)], state)
+    assert assign.request.body == {"hardware_id": "render-01", "product": "acmerender",
+                                   "username": "dana@acme.example", "password": "***",
+                                   "license_id": 1005}
+    assert "sandbox-dana-password" not in str(assign.params)
+    assert (await provider.execute(assign)).status is OutcomeStatus.SUCCEEDED
+    assert (RENDER, "render-01") in await held(provider)
+
+
+async def test_a_saved_action_runs_and_confirms_without_a_fresh_read(provider, simulator,
+                                                                      vendor_http):
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    (assign,) = provider.actions([add("render-01", RENDER)], state)
+    saved = Action.model_validate_json(assign.model_dump_json())
+    later = make(simulator, vendor_http, user_passwords={"dana@acme.example": "DANA"})
+    assert await later.confirm(saved) is False
+    assert (await later.execute(saved)).status is OutcomeStatus.SUCCEEDED
+    assert await later.confirm(saved) is True
+
+
+async def test_plan_refuses_activations_the_vendor_would_refuse(simulator, vendor_http):
+    provider = make(simulator, vendor_http)  # no user passwords configured
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    desired = ProviderDesired(provider="licensespring", grants=(
+        device("ws-new", "ACAD-EXPD-0000-0001"), device("render-01", RENDER),
+        device("ws-design-01", KEY)))
+    problems = [p.message for p in provider.check(desired, state)]
+    assert len(problems) == 2
+    assert "'ACAD-EXPD-0000-0001' expired on 2024-12-31" in problems[0]
+    assert "dana@acme.example, lee@acme.example" in problems[1]
+
+
+async def test_unlimited_activations_has_no_capacity(vendor_http):
+    seed = LicenseSpringSimulator.default_seed()
+    seed["licenses"][1]["allow_unlimited_activations"] = True
+    provider = make(LicenseSpringSimulator(seed=seed), vendor_http)
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    assert {p.id: p.capacity for p in state.pools}[VIZ] is None
 
 
 def test_official_sdk_activates_checks_and_deactivates_and_reconciler_sees_it():
     from licensespring.api import APIClient
+    from licensespring.api.error import ClientError
 
     simulator = LicenseSpringSimulator()
     with ServedSimulators({"licensespring": simulator}) as served:
-        domain = served.urls["licensespring"].removeprefix("http://")
+        url = served.urls["licensespring"]
+        domain = url.removeprefix("http://")
         sdk = APIClient(api_key=ENV["K"], shared_key=ENV["S"], api_protocol="http",
                         api_domain=domain, verify_license_signature=False)
         activated = sdk.activate_license(product="acmeviz", hardware_id="sdk-box",
-                                         license_key="AVIZ-1QQ3-8TTR-2ZZ9")
+                                         license_key=VIZ)
         assert activated["times_activated"] == 2
-        checked = sdk.check_license(product="acmeviz", hardware_id="sdk-box",
-                                    license_key="AVIZ-1QQ3-8TTR-2ZZ9")
-        assert checked["license_key"] == "AVIZ-1QQ3-8TTR-2ZZ9"
-        grants = _read_over_http(served.urls["licensespring"])
-        assert ("AVIZ-1QQ3-8TTR-2ZZ9", "sdk-box") in grants
+        checked = sdk.check_license(product="acmeviz", hardware_id="sdk-box", license_key=VIZ)
+        assert checked["license_key"] == VIZ
+        sdk.activate_license(product="acmerender", hardware_id="lee-box",
+                             username="lee@acme.example", password="sandbox-lee-password")
+        seen = _read_over_http(url)
+        assert {(VIZ, "sdk-box"), (RENDER, "lee-box")} <= seen
         answer = sdk.deactivate_license(product="acmeviz", hardware_id="sdk-box",
-                                        license_key="AVIZ-1QQ3-8TTR-2ZZ9")
+                                        license_key=VIZ)
         assert answer == "license_deactivated"
-        assert ("AVIZ-1QQ3-8TTR-2ZZ9", "sdk-box") not in _read_over_http(
-            served.urls["licensespring"])
-        from licensespring.api.error import ClientError
+        assert (VIZ, "sdk-box") not in _read_over_http(url)
+        with pytest.raises(ClientError) as gone:
+            sdk.deactivate_license(product="acmeviz", hardware_id="sdk-box", license_key=VIZ)
+        assert gone.value.code == "device_not_found"
 
         wrong = APIClient(api_key=ENV["K"], shared_key="wrong", api_protocol="http",
                           api_domain=domain, verify_license_signature=False)
         with pytest.raises(ClientError) as caught:
-            wrong.check_license(product="acmeviz", hardware_id="dana-laptop",
-                                license_key="AVIZ-1QQ3-8TTR-2ZZ9")
-        assert caught.value.code == "unauthorized"
+            wrong.check_license(product="acmeviz", hardware_id="ws-design-01", license_key=VIZ)
+        assert (caught.value.status, caught.value.code) == (400, "signature_mismatch")
     sdk_calls = [e for e in simulator.request_log() if e["path"].startswith("/api/v4/")]
     assert {e["headers"]["user-agent"].split("/")[0] for e in sdk_calls} == {"python-requests"}
-    assert json.dumps(sdk_calls[0]["body"]).count("PythonSDK") == 1
+    assert sdk_calls[0]["body"]["sdk_ver"].startswith("PythonSDK")
 
 
 def _read_over_http(url: str) -> set[tuple[str, str]]:
-    import asyncio
-
-    from reconciler.http import VendorHttp, new_client
-    from reconciler.model import Limits
+    """reconciler's own read, over real HTTP against the same served simulator."""
 
     async def read() -> set[tuple[str, str]]:
         async with new_client(url) as client:
-            provider = LicenseSpringProvider(
-                LicenseSpringConnection(api_key_env="K", shared_key_env="S",
-                                        management_key_env="M"),
-                VendorHttp(client, Limits()), Secrets(environ=ENV))
-            state = await provider.read(ProviderDesired(provider="licensespring"))
-            return {(g.license, g.subject.id) for g in state.grants}
+            provider = LicenseSpringProvider(connection(), VendorHttp(client, Limits()),
+                                             Secrets(environ={**ENV, "MU": url}))
+            return await held(provider)
 
     return asyncio.run(read())
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from reconciler.sandbox.uipath import UiPathSimulator
@@ -10,6 +12,12 @@ from tests.conftest import sandbox_client
 HOST = "feb0dd79-85b6-483b-b297-0e49a1aa5b7d"
 ORG = "6b0c7f55-0000-4000-8000-000000000001"
 PROD = "0f1e2d3c-0000-4000-8000-00000000a001"
+DEV = "0f1e2d3c-0000-4000-8000-00000000a002"
+ORG_PATH = f"/lrm/api/host/{HOST}/organization/{ORG}/license"
+PROD_PATH = f"/lrm/api/account/{ORG}/service-license/{PROD}/orchestrator"
+DEV_PATH = f"/lrm/api/account/{ORG}/service-license/{DEV}/orchestrator"
+USERS_PATH = f"/acme/lease_/api/account/{ORG}/user-license"
+GROUP_PATH = f"{USERS_PATH}/group/automation-devs"
 
 
 @pytest.fixture
@@ -22,17 +30,22 @@ async def host_token(client) -> dict[str, str]:
     answer = await client.post("/api/account/authenticate", json={
         "TenancyName": "Host", "UsernameOrEmailAddress": "admin",
         "Password": "sandbox-uipath-host-password"})
+    assert answer.json()["success"] is True
     return {"Authorization": f"Bearer {answer.json()['result']}"}
 
 
-async def app_token(client) -> dict[str, str]:
+async def app_token(client, scope: str = "PM.License") -> dict[str, str]:
     answer = await client.post("/identity_/connect/token", data={
         "grant_type": "client_credentials", "client_id": "reconciler-app",
-        "client_secret": "sandbox-uipath-app-secret", "scope": "PM.License PM.UserLicense"})
+        "client_secret": "sandbox-uipath-app-secret", "scope": scope})
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-async def test_wrong_password_and_wrong_secret_are_refused(client):
+def products(answer) -> dict[str, int]:
+    return {p["code"]: p["quantity"] for p in answer.json()["license"]["products"]}
+
+
+async def test_wrong_password_secret_or_scope_gets_no_token(client):
     ropc = await client.post("/api/account/authenticate", json={
         "TenancyName": "Host", "UsernameOrEmailAddress": "admin", "Password": "guess"})
     assert ropc.status_code == 400 and ropc.json()["success"] is False
@@ -40,58 +53,173 @@ async def test_wrong_password_and_wrong_secret_are_refused(client):
         "grant_type": "client_credentials", "client_id": "reconciler-app",
         "client_secret": "guess", "scope": "PM.License"})
     assert app.json() == {"error": "invalid_client"}
+    scope = await client.post("/identity_/connect/token", data={
+        "grant_type": "client_credentials", "client_id": "reconciler-app",
+        "client_secret": "sandbox-uipath-app-secret", "scope": "PM.User"})
+    assert scope.json() == {"error": "invalid_scope"}
 
 
 async def test_each_level_needs_its_kind_of_token(client):
-    org_path = f"/lrm/api/host/{HOST}/organization/{ORG}/license"
-    assert (await client.get(org_path)).status_code == 401
-    assert (await client.get(org_path, headers=await app_token(client))).status_code == 403
-    assert (await client.get(org_path, headers=await host_token(client))).status_code == 200
-    users = f"/lease_/api/account/{ORG}/user-license"
-    assert (await client.get(users, headers=await host_token(client))).status_code == 403
+    assert (await client.get(ORG_PATH)).status_code == 401
+    assert (await client.get(ORG_PATH, headers=await app_token(client))).status_code == 403
+    assert (await client.get(ORG_PATH, headers=await host_token(client))).status_code == 200
+    assert (await client.get(USERS_PATH, headers=await host_token(client))).status_code == 403
+    assert (await client.get(USERS_PATH, headers=await app_token(client))).status_code == 200
+
+
+async def test_app_token_needs_the_write_permission_to_allocate(client):
+    reader = await app_token(client, "PM.License.Read")
+    assert (await client.get(GROUP_PATH, headers=reader)).status_code == 200
+    refused = await client.put(GROUP_PATH, headers=reader, json={
+        "userBundleCodes": ["RPADEVPRONU"], "useExternalLicense": False})
+    assert refused.status_code == 403 and "PM.License.Write" in refused.json()["message"]
+    writer = await app_token(client, "PM.License.Write")
+    assert (await client.put(GROUP_PATH, headers=writer, json={
+        "userBundleCodes": ["RPADEVPRONU"], "useExternalLicense": False})).status_code == 200
+
+
+async def test_expired_tokens_get_401_until_a_new_one_is_fetched(client):
+    headers = await host_token(client)
+    assert (await client.get(ORG_PATH, headers=headers)).status_code == 200
+    assert (await client.post("/_sandbox/expire-tokens")).json() == {"expired": 1}
+    assert (await client.get(ORG_PATH, headers=headers)).status_code == 401
+    assert (await client.get(ORG_PATH, headers=await host_token(client))).status_code == 200
 
 
 async def test_tenant_allocation_takes_put_and_products_only(client):
-    path = f"/lrm/api/account/{ORG}/service-license/{PROD}/orchestrator"
     headers = await host_token(client)
-    seed_form = await client.post(path, headers=headers, json={
+    seed_form = await client.post(PROD_PATH, headers=headers, json={
         "productQuantities": [{"code": "UNATT", "quantity": 5}]})
-    assert seed_form.status_code == 405 and "Use PUT" in seed_form.json()["message"]
-    wrong_field = await client.put(path, headers=headers, json={
+    assert seed_form.status_code == 405
+    assert "use PUT with a body {tenantName, products" in seed_form.json()["message"]
+    wrong_field = await client.put(PROD_PATH, headers=headers, json={
         "tenantName": "acme-prod", "productQuantities": [{"code": "UNATT", "quantity": 5}]})
     assert wrong_field.status_code == 400 and "'products'" in wrong_field.json()["message"]
-    ok = await client.put(path, headers=headers, json={
+    ok = await client.put(PROD_PATH, headers=headers, json={
         "tenantName": "acme-prod", "products": [{"code": "UNATT", "quantity": 5}]})
-    assert ok.json()["license"]["products"] == [
+    assert ok.status_code == 200
+    body = ok.json()
+    assert set(body) == {"accountId", "serviceScopeId", "serviceType", "license",
+                         "userLicensingEnabled", "accountLicenseCode"}
+    assert (body["accountId"], body["serviceScopeId"], body["serviceType"]) == (
+        ORG, PROD, "orchestrator")
+    assert {"licenseCode", "bundleCode", "subscriptionCode", "licenseStatus", "startDate",
+            "endDate", "gracePeriod", "products", "templates"} <= set(body["license"])
+    assert body["license"]["products"] == [
         {"code": "UNATT", "quantity": 5, "type": "ROBOT", "features": []}]
+    assert products(await client.get(PROD_PATH, headers=headers)) == {"UNATT": 5}
+
+
+async def test_organization_allocation_takes_put_and_product_quantities_only(client):
+    headers = await host_token(client)
+    example_form = await client.post(ORG_PATH, headers=headers, json={
+        "productQuantities": [{"code": "UNATT", "quantity": 10}]})
+    assert example_form.status_code == 405 and "use PUT" in example_form.json()["message"]
+    tenant_form = await client.put(ORG_PATH, headers=headers, json={
+        "products": [{"code": "UNATT", "quantity": 10}]})
+    assert tenant_form.status_code == 400 and "productQuantities" in tenant_form.json()["message"]
+
+
+async def test_a_put_states_the_whole_allocation(client):
+    """Codes a PUT leaves out drop to 0: y-y-y-delilah holds UNATT, NONPR and TIE."""
+    headers = await host_token(client)
+    path = f"/lrm/api/host/{HOST}/organization/y-y-y-delilah/license"
+    answer = await client.put(path, headers=headers, json={
+        "productQuantities": [{"code": "UNATT", "quantity": 5}]})
+    assert answer.json() == {"productQuantities": [{"code": "UNATT", "quantity": 5}]}
+    partial = await client.put(ORG_PATH, headers=headers, json={
+        "productQuantities": [{"code": "UNATT", "quantity": 10}]})
+    assert partial.status_code == 409, "dropping ATTUNU would undercut alice and bob"
+    assert "ATTUNU cannot be set to 0" in partial.json()["message"]
 
 
 async def test_levels_cannot_exceed_or_undercut_each_other(client):
     headers = await host_token(client)
-    tenant = f"/lrm/api/account/{ORG}/service-license/{PROD}/orchestrator"
-    over = await client.put(tenant, headers=headers, json={
+    over = await client.put(PROD_PATH, headers=headers, json={
         "tenantName": "acme-prod", "products": [{"code": "UNATT", "quantity": 7}]})
     assert over.status_code == 409, "prod 7 + dev 4 > organization 10"
-    missing = await client.put(tenant, headers=headers, json={
-        "tenantName": "acme-prod", "products": [{"code": "NONPRODUCTION", "quantity": 1}]})
-    assert missing.status_code == 404
-    org = f"/lrm/api/host/{HOST}/organization/{ORG}/license"
-    below = await client.put(org, headers=headers, json={
-        "productQuantities": [{"code": "UNATT", "quantity": 9}]})
+    assert "UNATT 11 exceeds the organization's 10" in over.json()["message"]
+    missing = await client.put(PROD_PATH, headers=headers, json={
+        "tenantName": "acme-prod", "products": [{"code": "UNATT", "quantity": 6},
+                                                {"code": "NONPR", "quantity": 1}]})
+    assert missing.status_code == 409 and "NONPR 1 exceeds the organization's 0" in \
+        missing.json()["message"]
+    everything = {"productQuantities": [{"code": "ATTUNU", "quantity": 4},
+                                        {"code": "RPADEVPRONU", "quantity": 5}]}
+    below = await client.put(ORG_PATH, headers=headers, json={"productQuantities": [
+        *everything["productQuantities"], {"code": "UNATT", "quantity": 9}]})
     assert below.status_code == 409 and "hold 10" in below.json()["message"]
-    beyond_host = await client.put(org, headers=headers, json={
-        "productQuantities": [{"code": "UNATT", "quantity": 21}]})
-    assert beyond_host.status_code == 409
+    beyond_host = await client.put(ORG_PATH, headers=headers, json={"productQuantities": [
+        *everything["productQuantities"], {"code": "UNATT", "quantity": 16}]})
+    assert beyond_host.status_code == 409, "acme 16 + delilah 5 > host 20"
+    assert "exceeds the host license quantity 20" in beyond_host.json()["message"]
+
+
+async def test_a_tenant_cannot_drop_below_the_robots_it_has_in_use(client):
+    headers = await host_token(client)
+    below = await client.put(DEV_PATH, headers=headers, json={
+        "tenantName": "acme-dev", "products": [{"code": "UNATT", "quantity": 1}]})
+    assert below.status_code == 409 and "the tenant has 2 in use" in below.json()["message"]
+    assert (await client.put(DEV_PATH, headers=headers, json={
+        "tenantName": "acme-dev", "products": [{"code": "UNATT", "quantity": 2}]})
+    ).status_code == 200
+
+
+async def test_no_license_above_is_404():
+    seed = copy.deepcopy(UiPathSimulator.default_seed())
+    seed["organizations"][0]["products"] = {}
+    seed["organizations"][0]["tenants"][0]["services"] = {}
+    seed["organizations"][0]["tenants"][1]["services"] = {}
+    seed["organizations"][0]["users"] = [{"id": "alice@acme.example", "bundles": []}]
+    seed["organizations"][0]["groups"] = []
+    async with sandbox_client(UiPathSimulator(seed=seed)) as client:
+        tenant = await client.put(PROD_PATH, headers=await host_token(client), json={
+            "tenantName": "acme-prod", "products": [{"code": "UNATT", "quantity": 1}]})
+        assert tenant.status_code == 404
+        assert "No account license" in tenant.json()["message"]
+        user = await client.put(USERS_PATH, headers=await app_token(client), json={
+            "userIds": ["alice@acme.example"], "userBundleCodes": ["ATTUNU"]})
+        assert user.status_code == 404
+    seed["host_license"] = {}
+    async with sandbox_client(UiPathSimulator(seed=seed)) as client:
+        org = await client.put(ORG_PATH, headers=await host_token(client), json={
+            "productQuantities": [{"code": "UNATT", "quantity": 1}]})
+        assert org.status_code == 404 and "host license does not exist" in org.json()["message"]
 
 
 async def test_user_licenses_are_bounded_by_the_organization(client):
+    # ATTUNU: alice and bob hold 2; the organization goes down from 4 to 3.
+    lowered = await client.put(ORG_PATH, headers=await host_token(client), json={
+        "productQuantities": [{"code": "ATTUNU", "quantity": 3},
+                              {"code": "RPADEVPRONU", "quantity": 5},
+                              {"code": "UNATT", "quantity": 10}]})
+    assert lowered.status_code == 200
     headers = await app_token(client)
-    users = f"/lease_/api/account/{ORG}/user-license"
-    # ATTUNU: org 4, held by alice and bob; carol and two more would need 5.
-    ok = await client.put(users, headers=headers, json={
+    ok = await client.put(USERS_PATH, headers=headers, json={
         "userIds": ["carol@acme.example"], "userBundleCodes": ["ATTUNU"],
         "useExternalLicense": False})
-    assert ok.status_code == 200
-    unknown = await client.put(users, headers=headers, json={
+    assert ok.status_code == 200, "the third unit"
+    over = await client.put(GROUP_PATH, headers=headers, json={
+        "userBundleCodes": ["RPADEVPRONU", "ATTUNU"], "useExternalLicense": False})
+    assert over.status_code == 409
+    assert "ATTUNU 4 exceeds the account license quantity 3" in over.json()["message"]
+    listed = await client.get(USERS_PATH, headers=headers)
+    assert {u["userId"]: u["userBundleCodes"] for u in listed.json()["users"]} == {
+        "alice@acme.example": ["ATTUNU"], "bob@acme.example": ["ATTUNU", "RPADEVPRONU"],
+        "carol@acme.example": ["ATTUNU"]}
+    group = await client.get(GROUP_PATH, headers=headers)
+    assert group.json()["userBundleCodes"] == ["RPADEVPRONU"], "the refused PUT changed nothing"
+    unknown = await client.put(USERS_PATH, headers=headers, json={
         "userIds": ["mallory@acme.example"], "userBundleCodes": ["ATTUNU"]})
     assert unknown.status_code == 404
+
+
+async def test_organization_level_paths_carry_the_organization_name(client):
+    headers = await app_token(client)
+    assert (await client.get(f"/globex/lease_/api/account/{ORG}/user-license",
+                             headers=headers)).status_code == 404
+    assert (await client.get(f"/lease_/api/account/{ORG}/user-license",
+                             headers=headers)).status_code == 404
+    posted = await client.post(GROUP_PATH, headers=headers, json={
+        "userBundleCodes": ["RPADEVPRONU"]})
+    assert posted.status_code == 405 and "use PUT" in posted.json()["message"]

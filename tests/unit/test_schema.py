@@ -45,3 +45,29 @@ def test_unknown_keys_are_rejected_in_documents_and_connections(tmp_path):
     wrong.write_text(
         "providers:\n  yext:\n    subjects:\n      - entity: a\n        licences: []\n")
     assert check(REPO / "reconciler.schema.json", wrong).returncode == 1
+
+
+STRUCTURAL = [
+    # What the models reject on their own is rejected by the schema too (the rest of the
+    # corpus needs the loader: duplicates, capacity, environment variables, live pools).
+    "attrs_not_a_mapping", "connection_missing_required", "connection_wrong_type",
+    "empty_license_id", "empty_subject_id", "kind_typo", "license_is_a_number",
+    "license_unknown_key", "license_without_id", "licenses_not_a_list", "limits_negative",
+    "limits_unknown_key", "negative_quantity", "pool_negative_price", "pool_unknown_key",
+    "protected_not_a_boolean", "subject_without_kind", "two_subject_kinds",
+    "unknown_connection_key", "unknown_provider", "unknown_subject_key", "unknown_top_key",
+    "unsupported_version", "wrong_subject_kind", "wrong_type_quantity",
+]
+
+
+def test_the_schema_rejects_what_the_models_reject():
+    corpus = REPO / "tests" / "corpus" / "invalid"
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "-o", "json", "--schemafile", str(REPO / "reconciler.schema.json"),
+         *(f"{name}.yaml" for name in STRUCTURAL)],
+        cwd=corpus, capture_output=True, text=True, check=False)
+    report = json.loads(result.stdout)
+    failing = {error["filename"] for error in report["errors"]}
+    assert report["parse_errors"] == []
+    assert sorted(f"{name}.yaml" for name in STRUCTURAL if f"{name}.yaml" not in failing) == []
