@@ -52,7 +52,7 @@ def test_mixed_target_plans_reapply_then_release_in_that_order(workspace, cli):
     planned = cli("plan", desired, "--sandbox", "--output", "json")
     assert planned.exit_code == 0, planned.output
     steps = [(a["verb"], a["subject"]["id"], a["license"], a["request"]["url"].rsplit("/", 1)[1])
-             for a in json.loads(planned.output)["actions"] if a["provider"] == "commvault"]
+             for a in json.loads(planned.stdout)["actions"] if a["provider"] == "commvault"]
     mail = [s for s in steps if s[1] == "mail-01"]
     assert mail == [("assign", "mail-01", "Exchange Mailbox", "Reconfigure"),
                     ("release", "mail-01", "SQL Server", "Release")]
