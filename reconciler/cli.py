@@ -332,7 +332,8 @@ def drift(
     "resolution",
     nargs=2,
     metavar="ACTION_ID done|not-done",
-    help="Settle a call left in doubt after you checked the vendor yourself.",
+    help="Settle a call left in doubt, or a pending request the vendor lost, after you "
+    "checked the vendor yourself.",
 )
 def journal_command(
     journal_path: Path, limit: int, as_json: bool, resolution: tuple[str, str] | None
@@ -343,9 +344,9 @@ def journal_command(
     with Journal(journal_path) as journal:
         if resolution:
             action_id, verdict = resolution
-            doubtful = {e.action_id: e for e in journal.in_doubt()}
+            doubtful = {e.action_id: e for e in [*journal.in_doubt(), *journal.pending()]}
             if action_id not in doubtful:
-                _fail(f"error: {action_id} is not in doubt (in doubt: "
+                _fail(f"error: {action_id} is neither in doubt nor pending (open: "
                       f"{', '.join(sorted(doubtful)) or 'nothing'})")
             if verdict not in {"done", "not-done"}:
                 _fail("error: say `done` or `not-done`")
