@@ -29,9 +29,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.scenarios import builders  # noqa: E402
 from reconciler.journal import Journal  # noqa: E402
 from reconciler.pipeline import Session, load_desired  # noqa: E402
-from reconciler.sandbox.base import Faults  # noqa: E402
-from reconciler.sandbox.registry import simulators  # noqa: E402
-from reconciler.sandbox.serve import ServedSimulators, environment_for  # noqa: E402
+from benchmarks.served import SimulatorProcess  # noqa: E402
+from reconciler.sandbox.serve import environment_for  # noqa: E402
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -45,28 +44,32 @@ def run(provider: str, changes: int, rate: float, latency_ms: float) -> dict[str
         directory.mkdir()
         (directory / f"{provider}.yaml").write_text(yaml.safe_dump(scenario.document))
         desired = load_desired([str(directory)])
-        simulator = simulators()[provider](seed=scenario.seed)
-        with ServedSimulators({provider: simulator}) as served:
-            os.environ.update(environment_for(desired, served.urls))
+        throttled = {"rate_limit": rate, "latency_ms": latency_ms}
+        served = SimulatorProcess(provider, scenario.seed, throttled, Path(scratch))
+        try:
+            os.environ.update(environment_for(desired, {provider: served.url}))
 
             async def plan_and_apply() -> tuple[float, int, int]:
                 with Journal(Path(scratch) / "journal.db") as journal:
                     async with Session(desired) as session:
                         plan = await session.plan(journal, max_removals=changes)
-                        simulator.set_faults(Faults(rate_limit=rate, latency_ms=latency_ms))
-                        simulator.requests.clear()
+                        await asyncio.sleep(1.0)  # let the vendor's bucket refill after reads
                         started = time.perf_counter()
                         report = await session.apply(plan, journal)
                         return time.perf_counter() - started, len(plan.actions), len(
                             report.failed)
 
             elapsed, actions, failed = asyncio.run(plan_and_apply())
-    changing = [e for e in simulator.requests if e["method"] in CHANGING]
+            log = served.requests()
+        finally:
+            served.stop()
+    changing = [e for e in log if e["method"] in CHANGING]
     done = [e for e in changing if isinstance(e["status"], int) and e["status"] < 400]
-    throttled = sum(1 for e in simulator.requests if e["status"] == 429)
+    throttled_count = sum(1 for e in changing if e["status"] == 429)
     achieved = len(done) / elapsed
     return {"provider": provider, "actions": actions, "elapsed": elapsed, "achieved": achieved,
-            "limit": rate, "ratio": achieved / rate, "throttled": throttled, "failed": failed}
+            "limit": rate, "ratio": achieved / rate, "throttled": throttled_count,
+            "failed": failed}
 
 
 def main() -> None:
