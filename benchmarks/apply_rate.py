@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.scenarios import builders  # noqa: E402
+from benchmarks.served import SimulatorProcess  # noqa: E402
 from reconciler.journal import Journal  # noqa: E402
 from reconciler.pipeline import Session, load_desired  # noqa: E402
-from benchmarks.served import SimulatorProcess  # noqa: E402
 from reconciler.sandbox.serve import environment_for  # noqa: E402
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
