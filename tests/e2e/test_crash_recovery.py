@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +58,26 @@ def write_desired(directory: Path) -> Path:
 
 def kill_mid_apply(desired: Path, journal: Path, env: dict[str, str], simulator: YextSimulator,
                    after_changes: int) -> int:
-    """Starts an apply, SIGKILLs it once the vendor has seen `after_changes` changes."""
+    """Starts an apply, SIGKILLs it the moment the vendor has seen `after_changes` changes.
+
+    The simulator signals an event from its request log, so the kill lands right after a
+    given vendor-side change, wherever the client is in its journal/send sequence.
+    """
+    reached = threading.Event()
+    seen = 0
+    record = simulator.record
+
+    def counting(entry: dict) -> None:
+        nonlocal seen
+        record(entry)
+        if entry["method"] in {"POST", "DELETE"}:
+            seen += 1
+            if seen >= after_changes:
+                reached.set()
+
+    simulator.record = counting  # type: ignore[method-assign]
+    if after_changes == 0:
+        reached.set()
     process = subprocess.Popen(
         [sys.executable, "-m", "reconciler.cli", "apply", str(desired), "--auto-approve",
          "--journal", str(journal)],
@@ -65,12 +85,13 @@ def kill_mid_apply(desired: Path, journal: Path, env: dict[str, str], simulator:
     )
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline:
-        seen = sum(1 for e in simulator.requests if e["method"] in {"POST", "DELETE"})
-        if seen >= after_changes:
+        if reached.wait(timeout=0.05):
             process.send_signal(signal.SIGKILL)
             break
-        time.sleep(0.001)
-    return process.wait(timeout=30)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        simulator.record = record  # type: ignore[method-assign]
 
 
 def check_run(run: int, tmp_path: Path, cli) -> None:
