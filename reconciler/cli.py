@@ -21,7 +21,7 @@ from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal
 from reconciler.lock import apply_lock
-from reconciler.model import Action, DesiredState, Outcome, OutcomeStatus, Plan
+from reconciler.model import Action, CurrentState, DesiredState, Outcome, OutcomeStatus, Plan
 from reconciler.pipeline import Session, load_desired
 from reconciler.progress import Reporter
 from reconciler.providers.base import Resolution
@@ -74,6 +74,11 @@ def _print_plan(plan: Plan, output: str, verbose: bool = False) -> None:
         click.echo(render_markdown(plan), nl=False)
     else:
         click.echo(REDACTOR.text(render_text(plan, verbose=verbose)), nl=False)
+
+
+def _read_done(provider: str, state: CurrentState, seconds: float) -> None:
+    click.echo(f"  read {provider}: {len(state.grants)} grant(s), {len(state.pools)} pool(s) "
+               f"in {seconds:.1f}s", err=True)
 
 
 def _reading(desired: DesiredState, what: str = "reading") -> AbstractContextManager[Reporter]:
@@ -171,7 +176,7 @@ def plan(
     async def work() -> Plan:
         desired = load_desired(paths)
         with Journal(journal_path) as journal:
-            async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
                 with _reading(desired):
                     return await session.plan(journal, max_removals=max_removals)
 
@@ -223,7 +228,7 @@ def apply(
             desired = load_desired(targets)
         settled: list[Resolution] = []
         with Journal(journal_path) as journal:
-            async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
                 if saved is not None:
                     with _reading(desired, "checking the plan is fresh: reading"):
                         await session.check_fresh(saved)
@@ -309,7 +314,7 @@ def drift(
     async def work() -> Plan:
         desired = load_desired(paths)
         with Journal(journal_path) as journal:
-            async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
                 with _reading(desired):
                     return await session.plan(journal, max_removals=10**9)
 
@@ -407,7 +412,7 @@ def import_command(provider: str, pool: str | None, source: str | None, sandbox:
                 provider=provider, connection=conventional_connection(provider, fields, environ)
             )
         desired = DesiredState(providers={provider: scope})
-        async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+        async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
             with _reading(desired):
                 current = (await session.read())[provider]
         warning = emptiness(provider, current, pool, scoped=source is not None)

@@ -70,6 +70,7 @@ class Session:
         sandbox: InProcessSandbox | None = None,
         secrets: Secrets | None = None,
         limits_override: Mapping[str, Limits] | None = None,
+        on_read: Callable[[str, CurrentState, float], None] | None = None,
     ) -> None:
         self.desired = desired
         self.sandbox = sandbox
@@ -77,6 +78,8 @@ class Session:
         self.providers: dict[str, Provider] = {}
         self._clients: list[httpx.AsyncClient] = []
         self._limits_override = dict(limits_override or {})
+        self.on_read = on_read
+        """Told when each provider's read finishes (progress for long reads)."""
 
     async def __aenter__(self) -> Session:
         self.open()
@@ -118,9 +121,15 @@ class Session:
     async def read(self, names: Sequence[str] | None = None) -> dict[str, CurrentState]:
         """Reads every provider concurrently (each bounded by its own limits)."""
         chosen = sorted(names if names is not None else self.providers)
-        states = await asyncio.gather(
-            *(self.providers[name].read(self.desired.providers[name]) for name in chosen)
-        )
+
+        async def one(name: str) -> CurrentState:
+            started = time.monotonic()
+            state = await self.providers[name].read(self.desired.providers[name])
+            if self.on_read is not None:
+                self.on_read(name, state, time.monotonic() - started)
+            return state
+
+        states = await asyncio.gather(*(one(name) for name in chosen))
         return dict(zip(chosen, states, strict=True))
 
     # ---- planning ------------------------------------------------------------------------

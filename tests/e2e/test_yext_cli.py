@@ -133,6 +133,7 @@ def test_json_and_markdown_outputs_hold_only_the_document(workspace, cli):
     desired = str(copy_example(workspace, "yext.yaml"))
     as_json = cli("plan", desired, "--sandbox", "--output", "json")
     document = json.loads(as_json.stdout)
+    assert "read yext: 11 grant(s), 3 pool(s)" in as_json.stderr, "progress goes to stderr"
     assert document["summary"]["counts"]["assign"] == 2
     markdown = cli("plan", desired, "--sandbox", "--output", "markdown")
     assert markdown.stdout.startswith("## reconciler plan")
