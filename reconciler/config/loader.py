@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -28,6 +28,7 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
     SubjectDecl,
+    SubjectKind,
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -291,7 +292,7 @@ class _ProviderBuilder:
                 )
             )
             return
-        subject = Subject(kind=entry.kind, id=entry.subject_id)
+        subject = Subject(kind=cast(SubjectKind, entry.kind), id=entry.subject_id)
         previous = self.subjects.get((subject.kind, subject.id))
         if previous is not None:
             problems.append(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 from pydantic import Field
@@ -48,6 +48,7 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
     SubjectDecl,
+    SubjectKind,
 )
 from reconciler.providers.base import PHASE_FREE, PHASE_TAKE, Connection, Provider, fingerprint
 from reconciler.secrets import REDACTOR
@@ -233,7 +234,7 @@ class UiPathProvider(Provider):
         def add(kind: str, subject: str, license: str, quantity: int | None, org: str) -> None:
             grants.append(Grant(
                 provider=self.id, license=license, quantity=quantity,
-                subject=Subject(kind=kind, id=subject),
+                subject=Subject(kind=cast(SubjectKind, kind), id=subject),
                 pool=f"host/{license}" if kind == "organization" else f"{org}/{_code(license)}",
                 attrs={} if kind == "organization" else {"organization": org}))
 
@@ -414,7 +415,7 @@ class UiPathProvider(Provider):
         return Action(
             id=f"uipath:{kind}:{subject}{suffix}:{direction}", verb="allocate",
             provider=self.id, pool=changes[0].grant.pool,
-            subject=Subject(kind=kind, id=subject),
+            subject=Subject(kind=cast(SubjectKind, kind), id=subject),
             license=",".join(licenses), phase=PHASES[(kind, direction)],
             frees=direction == "shrink", seat_delta=sum(c.seat_delta for c in changes),
             reason="; ".join(c.reason for c in changes) + (
