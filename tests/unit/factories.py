@@ -39,7 +39,7 @@ def grant(
 
 
 def live(subject: str, license: str, **extra: Any) -> Grant:
-    return grant(subject, license, **extra).model_copy(update={"source": None})
+    return grant(subject, license, **extra).replace(source=None)
 
 
 def desired(
