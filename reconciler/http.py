@@ -204,6 +204,19 @@ class VendorHttp:
         return response
 
 
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response body as a JSON object, or {} when it is not one.
+
+    For reading vendors' error bodies: a proxy's HTML page or an empty body must still
+    produce a clear message, never a parsing exception.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def new_client(
     base_url: str,
     transport: httpx.AsyncBaseTransport | None = None,

@@ -24,7 +24,6 @@ from reconciler.journal import Journal
 from reconciler.model import (
     CurrentState,
     DesiredState,
-    Limits,
     OutcomeStatus,
     PendingChange,
     Plan,
@@ -69,7 +68,6 @@ class Session:
         *,
         sandbox: InProcessSandbox | None = None,
         secrets: Secrets | None = None,
-        limits_override: Mapping[str, Limits] | None = None,
         on_read: Callable[[str, CurrentState, float], None] | None = None,
     ) -> None:
         self.desired = desired
@@ -77,7 +75,6 @@ class Session:
         self.secrets = secrets or Secrets()
         self.providers: dict[str, Provider] = {}
         self._clients: list[httpx.AsyncClient] = []
-        self._limits_override = dict(limits_override or {})
         self.on_read = on_read
         """Told when each provider's read finishes (progress for long reads)."""
 
@@ -105,7 +102,7 @@ class Session:
                     desired.connection.get("base_url_env"), cls.default_base_url
                 )
             problems.extend(_missing_secrets(desired.connection, secrets, desired.source))
-            limits = self._limits_override.get(name, desired.limits)
+            limits = desired.limits
             client = new_client(base_url, transport, limits.timeout, limits.concurrency)
             self._clients.append(client)
             self.providers[name] = cls(connection, VendorHttp(client, limits), secrets)

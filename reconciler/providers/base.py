@@ -27,12 +27,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import Problem
-from reconciler.http import RequestSpec, VendorHttp
+from reconciler.http import VendorHttp
 from reconciler.model import (
     Action,
     Change,
     CurrentState,
-    Grant,
     Outcome,
     ProviderDesired,
     Subject,
@@ -141,11 +140,3 @@ class Provider(ABC):
         None means the provider cannot tell; the caller then re-plans from a fresh read.
         """
         return None
-
-    # ---- shared helpers for subclasses ------------------------------------------------
-    def preview(self, spec: RequestSpec) -> Any:
-        return self.http.preview(spec)
-
-
-def grant_index(grants: Sequence[Grant]) -> dict[tuple[str, ...], Grant]:
-    return {grant.key: grant for grant in grants}

@@ -39,7 +39,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from reconciler.errors import Problem, VendorError
-from reconciler.http import RequestSpec
+from reconciler.http import RequestSpec, json_object
 from reconciler.model import (
     Action,
     Change,
@@ -446,9 +446,5 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 
 def _describe(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        data = {}
-    message = data.get("errorMessage") if isinstance(data, dict) else None
+    message = json_object(response).get("errorMessage")
     return f"HTTP {response.status_code}" + (f": {message}" if message else "")

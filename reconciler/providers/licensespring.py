@@ -41,7 +41,7 @@ import httpx
 from pydantic import Field
 
 from reconciler.errors import Problem, VendorError
-from reconciler.http import RequestSpec
+from reconciler.http import RequestSpec, json_object
 from reconciler.model import (
     Action,
     Change,
@@ -306,19 +306,13 @@ def _capacity(row: dict[str, Any]) -> int | None:
 
 
 def _code(response: httpx.Response) -> str | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return str(data.get("code")) if isinstance(data, dict) and data.get("code") else None
+    code = json_object(response).get("code")
+    return str(code) if code else None
 
 
 def _describe(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    if isinstance(data, dict) and "code" in data:
+    data = json_object(response)
+    if "code" in data:
         return f"{data['code']}: {data.get('message', '')} (HTTP {response.status_code})"
-    detail = data.get("detail") if isinstance(data, dict) else None
+    detail = data.get("detail")
     return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")

@@ -35,7 +35,7 @@ import httpx
 from pydantic import Field
 
 from reconciler.errors import Problem, VendorError
-from reconciler.http import RequestSpec
+from reconciler.http import RequestSpec, json_object
 from reconciler.model import (
     Action,
     Change,
@@ -148,7 +148,7 @@ class UiPathProvider(Provider):
                         "Password": self.secrets.get(self.connection.host_password_env)}
                 response = await self.http.send(
                     RequestSpec("POST", "/api/account/authenticate", json=body), repeatable=True)
-                token = _json(response).get("result")
+                token = json_object(response).get("result")
             else:
                 form = {"grant_type": "client_credentials",
                         "client_id": self.secrets.get(self.connection.client_id_env, secret=False),
@@ -156,7 +156,7 @@ class UiPathProvider(Provider):
                         "scope": self.connection.scope}
                 response = await self.http.send(
                     RequestSpec("POST", "/identity_/connect/token", data=form), repeatable=True)
-                token = _json(response).get("access_token")
+                token = json_object(response).get("access_token")
             if not response.is_success or not isinstance(token, str):
                 raise VendorError(f"UiPath {kind} authentication failed: {_describe(response)}",
                                   code="auth", status=response.status_code)
@@ -178,7 +178,7 @@ class UiPathProvider(Provider):
         if not response.is_success:
             raise VendorError(f"UiPath GET {path}: {_describe(response)}",
                               status=response.status_code)
-        return _json(response)
+        return json_object(response)
 
     # ---- paths -----------------------------------------------------------------------
     def _org_path(self, org: str) -> str:
@@ -521,17 +521,9 @@ def _bearer(spec: RequestSpec, token: str) -> RequestSpec:
                        headers={**spec.headers, "Authorization": f"Bearer {token}"})
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _describe(response: httpx.Response) -> str:
     """`HTTP 409: <the vendor's message>`, from whichever error shape the server uses."""
-    data = _json(response)
+    data = json_object(response)
     error = data.get("error")
     message = (data.get("message") or data.get("detail") or data.get("title")
                or (error.get("message") if isinstance(error, dict) else error))

@@ -20,7 +20,7 @@ import httpx
 from pydantic import Field
 
 from reconciler.errors import VendorError
-from reconciler.http import RequestSpec
+from reconciler.http import RequestSpec, json_object
 from reconciler.model import (
     Action,
     Change,
@@ -264,11 +264,7 @@ class YextProvider(Provider):
 
 
 def _meta(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    meta = body.get("meta") if isinstance(body, dict) else None
+    meta = json_object(response).get("meta")
     return meta if isinstance(meta, dict) else {}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,3 @@ def duplicated_changes(log: list[dict[str, Any]], journal: Path) -> list[tuple[s
 
 def _without_secrets(query: str) -> str:
     return "&".join(p for p in query.split("&") if not p.lower().startswith(("authtoken", "api")))
-
-
-def copy_tree(source: Path, target: Path) -> None:
-    shutil.copytree(source, target, dirs_exist_ok=True)
