@@ -17,8 +17,9 @@ import email.utils
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from aiolimiter import AsyncLimiter
@@ -32,7 +33,7 @@ from tenacity import (
 )
 
 from reconciler.errors import VendorError
-from reconciler.model import Limits, RequestPreview
+from reconciler.model import Call, Limits, RequestPreview
 from reconciler.secrets import REDACTOR, Redactor
 
 log = logging.getLogger("reconciler.http")
@@ -42,16 +43,39 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_RETRY_AFTER = 60.0
 
 
-@dataclass(frozen=True)
-class RequestSpec:
-    """A vendor call before it is sent: what `execute` sends and `preview` shows."""
+def url_path(call: Call) -> str:
+    """The call's path with every segment percent-encoded on its own.
 
-    method: str
-    path: str
-    params: Mapping[str, str] = field(default_factory=dict)
-    json: Any = None
-    data: Mapping[str, str] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    `/`, `?`, `#` and `%` inside an id become `%2F`, `%3F`, `%23`, `%25`; a segment
+    that is only dots is encoded too, so no client or proxy folds it into a parent
+    directory. httpx keeps the escapes as they are when it joins the base URL.
+    """
+    encoded = []
+    for segment in call.path:
+        part = quote(segment, safe="")
+        if part in {".", ".."}:
+            part = part.replace(".", "%2E")
+        encoded.append(part)
+    return "/" + "/".join(encoded)
+
+
+def to_request(
+    client: httpx.AsyncClient,
+    call: Call,
+    *,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+) -> httpx.Request:
+    """The httpx request for a call, with the provider's auth headers/query added."""
+    params = [*call.query, *(query or {}).items()]
+    return client.build_request(
+        call.method,
+        httpx.URL(path=url_path(call)),
+        params=params,
+        json=call.body,
+        data=dict(call.form) if call.form is not None else None,
+        headers=dict(headers or {}),
+    )
 
 
 class RetryableResponse(Exception):
@@ -122,23 +146,29 @@ class VendorHttp:
         self._redactor = redactor
         self.retries = 0
 
-    def preview(self, spec: RequestSpec) -> RequestPreview:
+    def preview(self, call: Call) -> RequestPreview:
         """The call as a reviewer sees it: full URL, body, every secret masked."""
-        request = self.client.build_request(
-            spec.method, spec.path, params=dict(spec.params), json=spec.json, data=spec.data
-        )
-        body: Any = spec.json if spec.json is not None else (dict(spec.data) if spec.data else None)
+        request = to_request(self.client, call)
+        body: Any = call.body if call.body is not None else (dict(call.form) if call.form else None)
         return RequestPreview(
-            method=spec.method,
+            method=call.method,
             url=self._redactor.text(str(request.url)),
             body=self._redactor.data(body),
         )
 
-    async def send(self, spec: RequestSpec, *, repeatable: bool) -> httpx.Response:
+    async def send(
+        self,
+        call: Call,
+        *,
+        repeatable: bool,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         """Sends one call; retries transient failures only when `repeatable`.
 
-        Raises VendorError (message redacted) when the call could not be completed.
-        The caller interprets non-transient HTTP statuses itself.
+        `headers` and `query` carry the provider's credentials: they are added here,
+        never stored in the call. Raises VendorError (message redacted) when the call
+        could not be completed. The caller interprets non-transient statuses itself.
         """
         should_retry = _is_retryable if repeatable else _never_reached_vendor
 
@@ -161,8 +191,8 @@ class VendorHttp:
             error = state.outcome.exception() if state.outcome else None
             log.info(
                 "retrying %s %s after %s",
-                spec.method,
-                self._redactor.text(spec.path),
+                call.method,
+                self._redactor.text(url_path(call)),
                 self._redactor.text(str(error)),
             )
 
@@ -177,28 +207,22 @@ class VendorHttp:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send_once(spec, repeatable=repeatable)
+                    request = to_request(self.client, call, headers=headers, query=query)
+                    return await self._send_once(request, repeatable=repeatable)
         except RetryableResponse as error:
             return error.response
         except httpx.HTTPError as error:
             kind = type(error).__name__
             raise VendorError(
-                self._redactor.text(f"{spec.method} {spec.path}: {kind}: {error}"),
+                self._redactor.text(f"{call.method} {url_path(call)}: {kind}: {error}"),
                 code="transport",
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
-    async def _send_once(self, spec: RequestSpec, *, repeatable: bool) -> httpx.Response:
+    async def _send_once(self, request: httpx.Request, *, repeatable: bool) -> httpx.Response:
         async with self._concurrency:
             await self._limiter.acquire()
-            response = await self.client.request(
-                spec.method,
-                spec.path,
-                params=dict(spec.params),
-                json=spec.json,
-                data=spec.data,
-                headers=dict(spec.headers),
-            )
+            response = await self.client.send(request)
         if response.status_code == 429 or (repeatable and response.status_code in RETRY_STATUSES):
             raise RetryableResponse(response)
         return response

@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS entries (
     action_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_action ON entries(action_id, seq);
+CREATE TABLE IF NOT EXISTS applied_plans (
+    digest TEXT PRIMARY KEY,       -- plan_digest() of a saved plan file
+    at TEXT NOT NULL,
+    run_id TEXT NOT NULL
+);
 """
 
 
@@ -159,6 +164,22 @@ class Journal:
     ) -> None:
         """Records what a later check found: an in-doubt or pending call's real fate."""
         self._append(action, "resolved", outcome, message, vendor_request_id)
+
+    def claim_plan(self, digest: str) -> str | None:
+        """Records that a saved plan is being applied; None on success.
+
+        A plan applies once: when `digest` was claimed before, nothing is written and
+        the time of that earlier apply comes back, so a re-run CI job cannot send a
+        one-shot call (an ADManager workflow request) a second time.
+        """
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._write() as db:
+            row = db.execute("SELECT at FROM applied_plans WHERE digest = ?", (digest,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            db.execute("INSERT INTO applied_plans (digest, at, run_id) VALUES (?, ?, ?)",
+                       (digest, now, self.run_id))
+        return None
 
     def recent(self, limit: int = 50) -> list[Entry]:
         rows = self._db.execute(

@@ -16,14 +16,18 @@ from reconciler.errors import LockedError
 
 
 @contextmanager
-def apply_lock(journal_path: Path) -> Iterator[None]:
-    """Holds `<journal>.lock`; raises LockedError naming whoever holds it now."""
+def apply_lock(journal_path: Path, timeout: float = 0.0) -> Iterator[None]:
+    """Holds `<journal>.lock` for a whole plan or apply, reading included.
+
+    Waits up to `timeout` seconds (0: not at all), then raises LockedError naming
+    whoever holds it now.
+    """
     journal_path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = journal_path.with_name(journal_path.name + ".lock")
     holder_path = journal_path.with_name(journal_path.name + ".holder")
     lock = FileLock(str(lock_path))
     try:
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=timeout)
     except Timeout:
         try:
             holder = json.loads(holder_path.read_text(encoding="utf-8"))
@@ -31,7 +35,8 @@ def apply_lock(journal_path: Path) -> Iterator[None]:
         except (OSError, ValueError, KeyError):
             who = "another process"
         raise LockedError(
-            f"another apply holds {lock_path} ({who}); wait for it to finish"
+            f"another run holds {lock_path} ({who}); wait for it to finish "
+            "or pass --lock-timeout"
         ) from None
     try:
         holder_path.write_text(

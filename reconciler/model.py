@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from enum import StrEnum
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -131,6 +132,9 @@ class CurrentState(Frozen):
     pools: tuple[PoolState, ...] = ()
     fingerprints: dict[str, str] = Field(default_factory=dict)
     pending: tuple[PendingChange, ...] = ()
+    facts: Any = Field(default=None, exclude=True)
+    """The provider's own typed facts from this read (its `check` and `actions` use
+    them): a provider keeps nothing on itself between reading and planning."""
 
 
 class ChangeKind(StrEnum):
@@ -161,6 +165,60 @@ class Change(Frozen):
 
 
 Verb = Literal["assign", "remove", "release", "allocate", "update"]
+
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class Call(Frozen):
+    """One HTTP request as data, built once by a provider and sent exactly as built.
+
+    `path` is a tuple of segments, never a formatted string: each segment is
+    percent-encoded on its own when the URL is made (`reconciler.http.url_path`),
+    so an id can name a subject but never change which endpoint is called. A call
+    holds no secret and no host: credentials and the base URL are added when it is
+    sent, from the YAML and the environment only.
+    """
+
+    method: HttpMethod
+    path: tuple[str, ...]
+    query: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+    form: tuple[tuple[str, str], ...] | None = None
+
+    @classmethod
+    def to(
+        cls,
+        method: HttpMethod,
+        *segments: str | int,
+        query: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        form: Mapping[str, str] | None = None,
+    ) -> Call:
+        """`Call.to("GET", "v2", "accounts", account, "license-packs", query={...})`."""
+        pairs = tuple(query.items()) if isinstance(query, Mapping) else tuple(query)
+        return cls(
+            method=method,
+            path=tuple(str(segment) for segment in segments),
+            query=pairs,
+            body=body,
+            form=tuple(form.items()) if form is not None else None,
+        )
+
+    def with_query(self, **extra: str) -> Call:
+        return self.model_copy(update={"query": (*self.query, *extra.items())})
+
+    def query_value(self, name: str) -> str | None:
+        return next((value for key, value in self.query if key == name), None)
+
+
+def literal_path(path: str) -> tuple[str, ...]:
+    """Segments of a fixed path written in code or in reviewed YAML (`/RestAPI/X`).
+
+    Only for paths that are configuration, never for ids: an id goes in as one
+    segment of its own.
+    """
+    return tuple(part for part in path.split("/") if part)
 
 
 class RequestPreview(Frozen):
@@ -194,7 +252,7 @@ class Action(Frozen):
     request: RequestPreview
     changes: tuple[Change, ...] = ()
     repeatable: bool = True
-    params: dict[str, Any] = Field(default_factory=dict)
+    call: Call
 
 
 class PoolSummary(Frozen):

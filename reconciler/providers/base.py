@@ -6,12 +6,16 @@ core reaches it through this interface and hands it data (`ProviderDesired`,
 
 Contract, after pyinfra's facts and operations:
 - `read` gathers facts with list calls (never one call per subject where a list
-  exists) and reports a fingerprint per scope so stale plans can be detected.
-  Key fingerprints by pool id where a scope is a pool: `apply PLANFILE` then
-  compares only the pools the plan touches; other keys are always compared;
+  exists). Everything `check` and `actions` need goes into the returned
+  `CurrentState` (grants, pools, and the provider's typed `facts`): a provider
+  keeps no facts on `self` between calls, so `check` and `actions` are pure
+  functions of (desired, current) and can be tested without HTTP;
 - `actions` turns changes into calls, batching where the API allows, and says per
-  action whether sending it twice is harmless (`repeatable`);
-- `execute` sends one action and treats "already done" as success;
+  action whether sending it twice is harmless (`repeatable`). Each action carries
+  its one typed request (`Action.call`), built here, once;
+- `execute` sends `action.call` as is (adding only credentials) and treats
+  "already done" as success. `apply PLANFILE` rebuilds the plan and executes the
+  rebuilt actions, so a call never comes from a plan file;
 - `confirm` (for crash recovery) tells whether an action's effect is visible now.
 """
 
@@ -87,6 +91,8 @@ class Provider(ABC):
     connection_model: ClassVar[type[Connection]]
     default_base_url: ClassVar[str]
     subject_kinds: ClassVar[frozenset[str]]
+    path_kinds: ClassVar[frozenset[str]] = frozenset()
+    """Subject kinds whose ids travel in URL paths (refused: `/`, and `.`/`..`)."""
 
     def __init__(self, connection: Connection, http: VendorHttp, secrets: Secrets) -> None:
         self.connection = connection
@@ -98,6 +104,21 @@ class Provider(ABC):
     def pool_of(cls, subject: Subject, license: str, attrs: Mapping[str, Any]) -> str:
         """Which pool a declared license draws from. Default: the license is the pool."""
         return license
+
+    @classmethod
+    def subject_id_problem(cls, kind: str, subject_id: str) -> str | None:
+        """Why the vendor's id format cannot hold this id, or None when it can.
+
+        Called at load time, so a hostile id is a `file:line` error before any call.
+        Ids in URL paths are percent-encoded whatever they hold, but many servers
+        decode `%2F` and fold `..` before routing: those are refused outright.
+        """
+        if kind in cls.path_kinds:
+            if "/" in subject_id or "\\" in subject_id:
+                return f"a {kind} id cannot contain '/' or '\\' ({cls.id} puts it in a URL path)"
+            if not subject_id.strip("."):
+                return f"a {kind} id cannot be only dots ({cls.id} puts it in a URL path)"
+        return None
 
     @classmethod
     def normalize_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:

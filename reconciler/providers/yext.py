@@ -20,9 +20,10 @@ import httpx
 from pydantic import Field
 
 from reconciler.errors import VendorError
-from reconciler.http import RequestSpec, json_object
+from reconciler.http import json_object
 from reconciler.model import (
     Action,
+    Call,
     Change,
     ChangeKind,
     CurrentState,
@@ -62,33 +63,34 @@ class YextProvider(Provider):
     connection_model = YextConnection
     default_base_url = "https://api.yextapis.com"
     subject_kinds = frozenset({"entity"})
+    path_kinds = frozenset({"entity"})
 
     connection: YextConnection
 
     # ---- requests ------------------------------------------------------------------
-    def _params(self, **extra: str) -> dict[str, str]:
+    def _packs(self, *more: str, query: dict[str, str] | None = None,
+               method: Any = "GET", body: Any = None) -> Call:
+        """A call under `/v2/accounts/{account}/license-packs`, one segment per id."""
+        return Call.to(method, "v2", "accounts", self.connection.account_id, "license-packs",
+                       *more, query={"v": self.connection.api_version, **(query or {})},
+                       body=body)
+
+    def _assignment(self, method: Any, pack: str, entity: str, body: Any = None) -> Call:
+        return self._packs(pack, "assigned-entities", entity, method=method, body=body)
+
+    async def _send(self, call: Call, *, repeatable: bool) -> httpx.Response:
+        """The API key goes in the query at send time; it is never part of a call."""
         api_key = self.secrets.get(self.connection.api_key_env)
-        return {"v": self.connection.api_version, "api_key": api_key, **extra}
+        return await self.http.send(call, repeatable=repeatable, query={"api_key": api_key})
 
-    def _packs_path(self) -> str:
-        return f"/v2/accounts/{self.connection.account_id}/license-packs"
-
-    def _assignment_spec(
-        self, method: str, pack: str, entity: str, body: Any = None
-    ) -> RequestSpec:
-        path = f"{self._packs_path()}/{pack}/assigned-entities/{entity}"
-        return RequestSpec(method, path, params=self._params(), json=body)
-
-    async def _get_pages(self, path: str, key: str) -> list[dict[str, Any]]:
+    async def _get_pages(self, *more: str, key: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             extra = {"pageSize": str(self.connection.page_size)}
             if token:
                 extra["pageToken"] = token
-            response = await self.http.send(
-                RequestSpec("GET", path, params=self._params(**extra)), repeatable=True
-            )
+            response = await self._send(self._packs(*more, query=extra), repeatable=True)
             body = _unwrap(response)
             rows.extend(body.get(key, []))
             token = body.get("nextPageToken")
@@ -102,11 +104,10 @@ class YextProvider(Provider):
         Page tokens make one list sequential; listing per pack (instead of `-` for
         all packs) lets the packs' pages travel in parallel, within the limits.
         """
-        packs = await self._get_pages(self._packs_path(), "licensePacks")
+        packs = await self._get_pages(key="licensePacks")
         per_pack = await asyncio.gather(
             *(
-                self._get_pages(f"{self._packs_path()}/{pack['id']}/assigned-entities",
-                                "licenseAssignments")
+                self._get_pages(str(pack["id"]), "assigned-entities", key="licenseAssignments")
                 for pack in packs
             )
         )
@@ -114,7 +115,7 @@ class YextProvider(Provider):
         for groups in per_pack:
             for group in groups:
                 for row in group.get("assignedEntities", []):
-                    holders.setdefault(group["licensePack"], []).append(
+                    holders.setdefault(pack_id_of(group), []).append(
                         (row["entityId"], row.get("expirationDate"))
                     )
         grants = [
@@ -157,14 +158,14 @@ class YextProvider(Provider):
             entity = grant.subject.id
             base_id = f"yext:{grant.pool}:entity:{entity}"
             if change.kind is ChangeKind.REMOVE:
-                spec = self._assignment_spec("DELETE", grant.pool, entity)
+                call = self._assignment("DELETE", grant.pool, entity)
                 planned.append(
-                    self._action(change, f"{base_id}:remove", "remove", PHASE_FREE, spec)
+                    self._action(change, f"{base_id}:remove", "remove", PHASE_FREE, call)
                 )
                 continue
             if change.kind is ChangeKind.ADD:
-                spec = self._assignment_spec("POST", grant.pool, entity)
-                assign = self._action(change, f"{base_id}:assign", "assign", PHASE_TAKE, spec)
+                call = self._assignment("POST", grant.pool, entity)
+                assign = self._action(change, f"{base_id}:assign", "assign", PHASE_TAKE, call)
                 planned.append(assign)
                 if grant.expires is not None:
                     planned.append(
@@ -179,10 +180,8 @@ class YextProvider(Provider):
     ) -> Action:
         grant = change.grant
         expires = grant.expires.isoformat() if grant.expires else None
-        spec = self._assignment_spec(
-            "PUT", grant.pool, grant.subject.id, {"expirationDate": expires}
-        )
-        action = self._action(change, f"{base_id}:expiry", "update", phase, spec)
+        call = self._assignment("PUT", grant.pool, grant.subject.id, {"expirationDate": expires})
+        action = self._action(change, f"{base_id}:expiry", "update", phase, call)
         return action.model_copy(
             update={
                 "depends_on": depends_on,
@@ -192,7 +191,7 @@ class YextProvider(Provider):
         )
 
     def _action(
-        self, change: Change, action_id: str, verb: Any, phase: int, spec: RequestSpec
+        self, change: Change, action_id: str, verb: Any, phase: int, call: Call
     ) -> Action:
         grant = change.grant
         return Action(
@@ -206,34 +205,26 @@ class YextProvider(Provider):
             frees=verb == "remove",
             seat_delta=change.seat_delta,
             reason=change.reason,
-            request=self.http.preview(spec),
+            request=self.http.preview(call),
             changes=(change,),
-            params={
-                "method": spec.method,
-                "pack": grant.pool,
-                "entity": grant.subject.id,
-                "body": spec.json,
-            },
+            call=call,
         )
 
     async def execute(self, action: Action) -> Outcome:
-        params = action.params
-        spec = self._assignment_spec(
-            params["method"], params["pack"], params["entity"], params["body"]
-        )
-        response = await self.http.send(spec, repeatable=True)
+        method = action.call.method
+        response = await self._send(action.call, repeatable=True)
         meta = _meta(response)
         codes = {error.get("code") for error in meta.get("errors", [])}
         request_id = str(meta.get("uuid")) if meta.get("uuid") else None
         if response.is_success:
             return Outcome(status=OutcomeStatus.SUCCEEDED, vendor_request_id=request_id)
-        if params["method"] == "POST" and codes & set(self.connection.already_assigned_codes):
+        if method == "POST" and codes & set(self.connection.already_assigned_codes):
             return Outcome(
                 status=OutcomeStatus.ALREADY,
                 message="already assigned",
                 vendor_request_id=request_id,
             )
-        if params["method"] == "DELETE" and codes & set(self.connection.not_assigned_codes):
+        if method == "DELETE" and codes & set(self.connection.not_assigned_codes):
             return Outcome(
                 status=OutcomeStatus.ALREADY,
                 message="already removed",
@@ -245,22 +236,30 @@ class YextProvider(Provider):
 
     async def confirm(self, action: Action) -> bool | None:
         """Looks the one entity up (a filtered list call) to see if the change landed."""
-        params = action.params
+        entity = action.subject.id
         rows = await self._get_pages(
-            f"{self._packs_path()}/{params['pack']}/assigned-entities",
-            "licenseAssignments",
+            action.pool, "assigned-entities", key="licenseAssignments"
         )
         held = {
             row["entityId"]: row.get("expirationDate")
             for group in rows
             for row in group.get("assignedEntities", [])
         }
-        if params["method"] == "POST":
-            return params["entity"] in held
-        if params["method"] == "DELETE":
-            return params["entity"] not in held
-        wanted = (params["body"] or {}).get("expirationDate")
-        return params["entity"] in held and held[params["entity"]] == wanted
+        if action.call.method == "POST":
+            return entity in held
+        if action.call.method == "DELETE":
+            return entity not in held
+        wanted = (action.call.body or {}).get("expirationDate")
+        return entity in held and held[entity] == wanted
+
+
+def pack_id_of(group: dict[str, Any]) -> str:
+    """A group's pack id: the reference documents `licensePack` as an object
+    (`{id, name, total, ...}`); older answers carried the bare id."""
+    pack = group.get("licensePack")
+    if isinstance(pack, dict):
+        return str(pack["id"])
+    return str(pack)
 
 
 def _meta(response: httpx.Response) -> dict[str, Any]:

@@ -120,7 +120,9 @@ async def test_preview_masks_the_api_key(provider):
         state,
     )[0]
     assert "sandbox-yext-api-key" not in action.model_dump_json()
-    assert action.request.url.endswith("?v=20240101&api_key=***")
+    # Credentials are added when the call is sent: neither the call nor its preview holds one.
+    assert action.request.url.endswith("/assigned-entities/store-006?v=20240101")
+    assert "api_key" not in action.model_dump_json()
 
 
 async def test_confirm_reports_whether_a_change_is_visible(provider):
