@@ -165,6 +165,12 @@ class Journal:
         """Records what a later check found: an in-doubt or pending call's real fate."""
         self._append(action, "resolved", outcome, message, vendor_request_id)
 
+    def applied_at(self, digest: str) -> str | None:
+        """When a saved plan with this digest was applied, or None if it never was."""
+        row = self._db.execute("SELECT at FROM applied_plans WHERE digest = ?",
+                               (digest,)).fetchone()
+        return None if row is None else str(row[0])
+
     def claim_plan(self, digest: str) -> str | None:
         """Records that a saved plan is being applied; None on success.
 
