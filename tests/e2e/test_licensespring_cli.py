@@ -71,3 +71,22 @@ def test_a_user_based_activation_without_a_password_is_refused_before_any_call(w
     assert refused.exit_code == 1
     assert "needs a user's password to activate" in refused.output
     assert changing(request_log(workspace, "licensespring")) == []
+
+
+HOSTILE = "ws/../x?y=1#f %2D ü"
+
+
+def test_a_hostile_hardware_id_reaches_the_vendor_only_as_that_device(workspace, cli):
+    desired = copy_example(workspace, "licensespring.yaml")
+    document = yaml.safe_load((desired / "licensespring.yaml").read_text())
+    document["providers"]["licensespring"]["subjects"].append(
+        {"device": HOSTILE, "licenses": ["AVIZ-1QQ3-8TTR-2ZZ9"]})
+    (desired / "licensespring.yaml").write_text(yaml.safe_dump(document))
+    assert cli("validate", str(desired)).exit_code == 0
+    applied = cli("apply", str(desired), "--sandbox", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    sent = [e for e in changing(request_log(workspace, "licensespring"))
+            if e["body"].get("product") == "acmeviz"]
+    assert [(e["path"], e["query"], e["body"]["hardware_id"]) for e in sent] == [
+        ("/api/v4/activate_license", "", HOSTILE)]
+    assert cli("plan", str(desired), "--sandbox", "--detailed-exitcode").exit_code == 0

@@ -188,7 +188,8 @@ async def test_user_based_activation_sends_the_password_masked_in_the_preview(pr
     assert assign.request.body == {"hardware_id": "render-01", "product": "acmerender",
                                    "username": "dana@acme.example", "password": "***",
                                    "license_id": 1005}
-    assert "sandbox-dana-password" not in str(assign.params)
+    assert "password" not in assign.call.body, "a secret never sits in the plan"
+    assert "sandbox-dana-password" not in assign.model_dump_json()
     assert (await provider.execute(assign)).status is OutcomeStatus.SUCCEEDED
     assert (RENDER, "render-01") in await held(provider)
 
