@@ -12,12 +12,16 @@ with `{status, code, message}` and the documented code: `missing_headers` (no Da
 no Authorization), `authorization_missing_params`, `hmac_required`,
 `authorization_invalid_headers`, `invalid_api_key`, `date_header_diff` (a Date further
 than `max_clock_skew_s` from the server clock; the vendor allows 15 minutes) and
-`signature_mismatch`.
+`signature_mismatch`. Unknown `/api/v4` paths and wrong methods answer in the same JSON
+shape (404 `not_found`, 405 `method_not_allowed`), never plain text: the official SDK
+reads `code` from every 4xx body. Deactivation takes `username` alone (the SDK sends
+no password) and checks the `password` when one is given (the vendor's schema lists it).
 
 Management API (`/api/v1`): `Authorization: Api-Key <key>`; `GET /licenses/` and
 `GET /devices/`, Django-style pages (`limit` at most 100, larger values capped). A
 user-based license lists its `license_users`, each with the vendor's tagged `email`
-(`<address>|<tag>`) and the plain `true_email`.
+(`<address>|<tag>`) and the plain `true_email`. It is Django REST framework: a missing
+or unknown key is 401, unknown paths 404 and wrong methods 405, each `{"detail": ...}`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from starlette.routing import BaseRoute, Route
 from reconciler.sandbox.base import Simulator
 
 MAX_PAGE = 100
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+LICENSE_API_ENDPOINTS = ("activate_license", "deactivate_license", "check_license",
+                         "user_licenses", "customer_license_users")
 _AUTH_FIELD = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -80,6 +87,9 @@ class LicenseSpringSimulator(Simulator):
             licenses.append({**plain, "users": users, "devices": devices})
         return {"licenses": licenses, "next_device_id": next_device}
 
+    _license_paths = frozenset(f"/api/v4/{name}" for name in LICENSE_API_ENDPOINTS)
+    _management_paths = frozenset({"/api/v1/licenses/", "/api/v1/devices/"})
+
     def routes(self) -> list[BaseRoute]:
         api = "/api/v4"
         return [
@@ -91,7 +101,26 @@ class LicenseSpringSimulator(Simulator):
                   methods=["GET"]),
             Route("/api/v1/licenses/", self._managed(self.list_licenses), methods=["GET"]),
             Route("/api/v1/devices/", self._managed(self.list_devices), methods=["GET"]),
+            # Last: whatever no route above answered, in the vendor's error shapes.
+            Route(f"{api}/{{rest:path}}", self.license_api_unrouted, methods=ALL_METHODS),
+            Route("/api/v1/{rest:path}", self.management_unrouted, methods=ALL_METHODS),
         ]
+
+    async def license_api_unrouted(self, request: Request) -> Response:
+        """The License API answers every error as JSON `{status, code, message}`, so the
+        official SDK raises `ClientError` (a plain-text body would make it raise
+        `JSONDecodeError`). Codes `not_found` / `method_not_allowed` (inferred)."""
+        if request.url.path in self._license_paths:
+            return LicenseSpringError(405, "method_not_allowed",
+                                      f'Method "{request.method}" not allowed.').response()
+        return LicenseSpringError(404, "not_found", "Not found.").response()
+
+    async def management_unrouted(self, request: Request) -> Response:
+        """The Management API is Django REST framework: errors are `{"detail": ...}`."""
+        if request.url.path in self._management_paths:
+            return JSONResponse({"detail": f'Method "{request.method}" not allowed.'},
+                                status_code=405)
+        return JSONResponse({"detail": "Not found."}, status_code=404)
 
     # ---- auth ---------------------------------------------------------------------------
     def _signed(self, handler: Any) -> Any:

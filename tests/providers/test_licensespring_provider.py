@@ -257,6 +257,27 @@ def test_official_sdk_activates_checks_and_deactivates_and_reconciler_sees_it():
         with pytest.raises(ClientError) as caught:
             wrong.check_license(product="acmeviz", hardware_id="ws-design-01", license_key=VIZ)
         assert (caught.value.status, caught.value.code) == (400, "signature_mismatch")
+
+        unknown_key = APIClient(api_key="not-a-key", shared_key=ENV["S"], api_protocol="http",
+                                api_domain=domain, verify_license_signature=False)
+        with pytest.raises(ClientError) as refused:
+            unknown_key.check_license(product="acmeviz", hardware_id="ws-design-01",
+                                      license_key=VIZ)
+        assert (refused.value.status, refused.value.code) == (400, "invalid_api_key")
+
+        # Unknown paths and wrong methods answer the vendor's JSON error, so the SDK
+        # raises ClientError (a plain-text 404 made it raise JSONDecodeError).
+        with pytest.raises(ClientError) as missing:
+            sdk.send_request(method="post", endpoint="/no_such_endpoint", json_data={})
+        assert (missing.value.status, missing.value.code) == (404, "not_found")
+        with pytest.raises(ClientError) as method:
+            sdk.send_request(method="get", endpoint="/activate_license")
+        assert (method.value.status, method.value.code) == (405, "method_not_allowed")
+
+        # User-based: the SDK deactivates with the username alone, as the SDK sends it.
+        assert sdk.deactivate_license(product="acmerender", hardware_id="lee-box",
+                                      username="lee@acme.example") == "license_deactivated"
+        assert (RENDER, "lee-box") not in _read_over_http(url)
     sdk_calls = [e for e in simulator.request_log() if e["path"].startswith("/api/v4/")]
     assert {e["headers"]["user-agent"].split("/")[0] for e in sdk_calls} == {"python-requests"}
     assert sdk_calls[0]["body"]["sdk_ver"].startswith("PythonSDK")
@@ -273,3 +294,28 @@ def _read_over_http(url: str) -> set[tuple[str, str]]:
 
     return asyncio.run(read())
 
+
+
+async def test_user_based_release_adds_the_password_only_when_sending(provider, simulator):
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    (release,) = provider.actions([remove("dana-laptop", "acmecloud/dana@acme.example")], state)
+    assert "password" not in release.call.body and release.request.body["password"] == "***"
+    assert (await provider.execute(release)).status is OutcomeStatus.SUCCEEDED
+    sent = simulator.request_log()[-1]
+    assert sent["path"] == "/api/v4/deactivate_license"
+    assert sent["body"] == {**release.call.body, "password": "sandbox-dana-password"}
+    assert await provider.confirm(release) is True
+
+
+async def test_a_wrong_user_password_fails_with_status_and_vendor_message(simulator,
+                                                                          vendor_http):
+    provider = make(simulator, vendor_http, {**ENV, "DANA": "not-danas"},
+                    user_passwords={"dana@acme.example": "DANA"})
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    (release,) = provider.actions([remove("dana-laptop", "acmecloud/dana@acme.example")], state)
+    outcome = await provider.execute(release)
+    assert outcome.status is OutcomeStatus.FAILED
+    assert "license_not_found" in outcome.message and "(HTTP 400)" in outcome.message
+    assert "None" not in outcome.message and "not-danas" not in outcome.message
+    assert await provider.confirm(release) is False
+    assert ("acmecloud/dana@acme.example", "dana-laptop") in await held(provider)

@@ -152,3 +152,38 @@ async def test_management_licenses_show_their_users_as_the_vendor_does(client):
     by_user = (await client.get("/api/v1/licenses/", headers=MANAGEMENT, params={
         "license_users__true_email": "dana@acme.example"})).json()
     assert sorted(r["id"] for r in by_user["results"]) == [1003, 1005]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("POST", "/api/v4/no_such_endpoint", 404, "not_found"),
+    ("GET", "/api/v4/activate_license", 405, "method_not_allowed"),
+    ("DELETE", "/api/v4/deactivate_license", 405, "method_not_allowed"),
+])
+async def test_unrouted_license_api_requests_answer_the_vendor_json_error(client, method, path,
+                                                                         status, code):
+    answer = await client.request(method, path, headers=signed())
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.json() == {"status": status, "code": code, "message": answer.json()["message"]}
+    assert answer.status_code == status and answer.json()["message"]
+
+
+async def test_unrouted_management_requests_answer_django_rest_framework_errors(client):
+    missing = await client.get("/api/v1/no-such-list/", headers=MANAGEMENT)
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
+    wrong = await client.post("/api/v1/licenses/", headers=MANAGEMENT)
+    assert (wrong.status_code, wrong.json()) == (405, {"detail": 'Method "POST" not allowed.'})
+    unauthorized = await client.get("/api/v1/licenses/", headers={"Authorization": "Api-Key x"})
+    assert unauthorized.status_code == 401 and set(unauthorized.json()) == {"detail"}
+
+
+async def test_user_based_deactivation_checks_a_given_password_and_allows_none(client):
+    user = {"hardware_id": "dana-laptop", "product": "acmecloud",
+            "username": "dana@acme.example"}
+    wrong = await client.post("/api/v4/deactivate_license", headers=signed(),
+                              json={**user, "password": "guess"})
+    assert (wrong.status_code, wrong.json()["code"]) == (400, "license_not_found")
+    right = await client.post("/api/v4/deactivate_license", headers=signed(),
+                              json={**user, "password": "sandbox-dana-password"})
+    assert (right.status_code, right.text) == (200, "license_deactivated")
+    again = await client.post("/api/v4/deactivate_license", headers=signed(), json=user)
+    assert (again.status_code, again.json()["code"]) == (400, "device_not_found")
