@@ -34,6 +34,23 @@ from reconciler.sandbox.base import Simulator
 ACTIONS = frozenset({"REMOVE_O365_LICENSES", "ASSIGN_O365_LICENSES"})
 
 
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+API_PATHS = frozenset({"/RestAPI/CreateWorkFlowRequest", "/RestAPI/SearchUser",
+                       "/RestAPI/WorkflowRequestStatus", "/RestAPI/WorkflowRequests"})
+
+
+async def _unknown(request: Request) -> Response:
+    """Unknown paths and wrong methods answer in the API's JSON shape, never plain text."""
+    path = request.url.path
+    if path in API_PATHS:
+        return JSONResponse({"status": "0", "statusMessage": f"{request.method} is not "
+                                                             f"supported by {path}."},
+                            status_code=405)
+    return JSONResponse({"status": "0", "statusMessage": f"The URL {path} is not a valid "
+                                                         "ADManager Plus API."},
+                        status_code=404)
+
+
 class RequestRejected(Exception):
     """One workflow request of the batch is invalid: status "0" with this message."""
 
@@ -60,9 +77,13 @@ class ADManagerSimulator(Simulator):
         return [
             Route("/RestAPI/CreateWorkFlowRequest", self._guarded(self.create_request),
                   methods=["GET", "POST"]),
-            Route("/RestAPI/SearchUser", self._guarded(self.search_user), methods=["GET"]),
+            Route("/RestAPI/SearchUser", self._guarded(self.search_user),
+                  methods=["GET", "POST"]),
             Route("/RestAPI/WorkflowRequestStatus", self._guarded(self.request_status),
                   methods=["GET"]),
+            Route("/RestAPI/WorkflowRequests", self._guarded(self.search_requests),
+                  methods=["GET"]),
+            Route("/{path:path}", _unknown, methods=ALL_METHODS),
         ]
 
     def admin_routes(self) -> list[BaseRoute]:
@@ -141,7 +162,9 @@ class ADManagerSimulator(Simulator):
             self.state["next_id"] += 1
             self.state["requests"][str(request_id)] = {
                 "requestId": request_id, "status": "pending", "message": "",
-                "created": time.time(), "domain": params["domainName"], **parsed}
+                "created": time.time(), "domain": params["domainName"],
+                "subject": subject, "description": str(item.get("Description") or ""),
+                **parsed}
             answers.append({"Subject": subject, "requestId": request_id,
                             "statusMessage": "Successfully created the request.", "status": "1"})
         return JSONResponse(answers)
@@ -252,6 +275,22 @@ class ADManagerSimulator(Simulator):
                              "requestStatus": entry["status"].capitalize(),
                              "statusMessage": entry["message"]})
 
+    async def search_requests(self, params: dict[str, str], _: dict[str, Any]) -> Response:
+        """Inferred (no public page): requests whose Subject or Description holds
+        `searchText`, paged like SearchUser."""
+        text = params.get("searchText", "").lower()
+        found = [e for e in self.state["requests"].values()
+                 if e["domain"] == params["domainName"]
+                 and (text in str(e.get("subject", "")).lower()
+                      or text in str(e.get("description", "")).lower())]
+        start = max(int(params.get("startIndex") or 1), 1)
+        size = max(int(params.get("range") or 100), 1)
+        rows = [{"requestId": e["requestId"], "Subject": e.get("subject", ""),
+                 "Description": e.get("description", ""),
+                 "requestStatus": e["status"].capitalize(), "statusMessage": e["message"]}
+                for e in found[start - 1 : start - 1 + size]]
+        return JSONResponse({"status": "1", "count": len(found), "requests": rows})
+
     # ---- users ---------------------------------------------------------------------------
     async def search_user(self, params: dict[str, str], domain: dict[str, Any]) -> Response:
         if "range" not in params or "startIndex" not in params:
@@ -277,5 +316,6 @@ class ADManagerSimulator(Simulator):
                       for sku, v in sorted(u["licences"].items())]}
             for u in users[start - 1 : start - 1 + size]
         ]
-        return JSONResponse({"status": "SUCCESS", "statusMessage": "",
-                             "Count": len(users), "UsersList": rows})
+        # Real servers answer `count` in lower case (the page says `Count`) and often no
+        # `status` at all: ManageEngine's own Zendesk integration reads `response.count`.
+        return JSONResponse({"UsersList": rows, "count": len(users)})

@@ -51,7 +51,7 @@ def test_requests_stay_pending_until_approved_and_are_never_filed_twice(workspac
     assert first.exit_code == 0, first.output
     assert "pending" in first.output
     filed = len(created(workspace))
-    assert filed == 4
+    assert filed == 5, "contractor-7 loses E3 and Power BI by name: two requests"
     waiting = plan_json(cli, desired)
     assert waiting["actions"] == [] and len(waiting["pending"]) == 5
     again = cli("apply", desired, "--sandbox", "--auto-approve")
@@ -66,7 +66,7 @@ def test_rejected_request_is_reported_and_planned_again(workspace, cli):
     assert cli("apply", desired, "--sandbox", "--auto-approve").exit_code == 0
     decide(workspace, "reject")
     replanned = plan_json(cli, desired)
-    assert len(replanned["actions"]) == 4
+    assert len(replanned["actions"]) == 5
     assert any("was rejected" in note for note in replanned["notes"])
 
 
@@ -80,7 +80,8 @@ def test_dry_run_shows_the_seed_sample_and_never_the_authtoken(workspace, cli):
                cli("apply", desired, "--sandbox", "--auto-approve", "-v").output,
                cli("journal", "--json").output]
     assert all(TOKEN not in text for text in outputs)
-    assert created(workspace) and "AuthToken=***" in dry.output
+    assert created(workspace) and "domainName=admp.local" in dry.output
+    assert "AuthToken" not in dry.output, "the token is added at send time, never previewed"
 
 
 def test_apply_wait_polls_until_requests_are_executed(workspace, cli):
@@ -92,7 +93,7 @@ def test_apply_wait_polls_until_requests_are_executed(workspace, cli):
         env = environment_for(load_desired([str(desired)]), served.urls)
         result = cli("apply", str(desired), "--auto-approve", "--wait", "30", env=env)
         assert result.exit_code == 0, result.output
-        assert result.output.count("executed (Request executed.)") == 4
+        assert result.output.count("executed (Request executed.)") == 5
         assert cli("plan", str(desired), "--detailed-exitcode", env=env).exit_code == 0
 
 
@@ -113,3 +114,35 @@ def test_capacity_per_sku_is_refused_before_any_request(workspace, cli):
     assert refused.exit_code == 1
     assert "pool 'admp.local/VISIOCLIENT' would hold 5 seats but has 2" in refused.output
     assert created(workspace) == []
+
+
+def with_user(desired, user: str) -> None:
+    """Adds one declared user (and a licence for them) to the copied example."""
+    path = desired / "admanager.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["providers"]["admanager"]["subjects"].append(
+        {"user": user, "attrs": {"domain": "admp.local"}, "licenses": ["VISIOCLIENT"]})
+    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+
+
+def test_a_half_upn_is_refused_by_validate_with_file_and_line(workspace, cli):
+    desired = copy_example(workspace, "admanager.yaml")
+    with_user(desired, "x?y=1@")
+    refused = cli("validate", str(desired))
+    assert refused.exit_code == 1
+    assert "admanager.yaml:" in refused.output and "must be a UPN" in refused.output
+    assert request_log(workspace, "admanager") == []
+
+
+def test_a_hostile_display_name_names_only_a_user_that_does_not_exist(workspace, cli):
+    """Ids travel inside inputData, never in a URL path: `../a/b?x=1#f` is just a name,
+    which ADManager has no user for, so the plan stops before any request is filed."""
+    desired = copy_example(workspace, "admanager.yaml")
+    with_user(desired, "../a/b?x=1#f %2D Zoë")
+    assert cli("validate", str(desired)).exit_code == 0
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1
+    assert "admanager.yaml:" in refused.output
+    assert "no user '../a/b?x=1#f %2D Zoë' in domain 'admp.local'" in refused.output
+    paths = {e["path"] for e in request_log(workspace, "admanager")}
+    assert paths == {"/RestAPI/SearchUser"} and created(workspace) == []

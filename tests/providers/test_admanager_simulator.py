@@ -144,7 +144,7 @@ async def test_search_user_pages_with_range_and_start_index(client):
                               params={**AUTH, "range": "2", "startIndex": "1"})).json()
     second = (await client.get("/RestAPI/SearchUser",
                                params={**AUTH, "range": "2", "startIndex": "3"})).json()
-    assert first["status"] == "SUCCESS" and first["Count"] == 5
+    assert first["count"] == 5 and "Count" not in first, "lower case, like real servers"
     names = [u["DISPLAY_NAME"] for u in first["UsersList"] + second["UsersList"]]
     assert names == ["john", "mary", "raj", "li"]
     assert first["UsersList"][0]["O365_LICENSES"][0] == {
