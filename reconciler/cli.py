@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 
@@ -99,13 +99,24 @@ sandbox_option = click.option(
     is_flag=True,
     help="Run against the built-in simulators (state kept in .reconciler/sandbox/).",
 )
+def _journal_target(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | str:
+    """A path (SQLite) or a postgresql:// URL kept as text (Path would fold its `//`)."""
+    from reconciler.journal import journal_target
+
+    return journal_target(value)
+
+
 journal_option = click.option(
     "--journal",
     "journal_path",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_JOURNAL,
+    default=str(DEFAULT_JOURNAL),
+    envvar="RECONCILER_JOURNAL_URL",
+    show_envvar=True,
     show_default=True,
-    help="Journal file (SQLite).",
+    metavar="PATH|URL",
+    callback=_journal_target,
+    help="Journal: a SQLite file, or a postgresql:// URL shared by every runner "
+    "(then locks span machines).",
 )
 removals_option = click.option(
     "--max-removals",
@@ -330,8 +341,17 @@ def drift(
 
 @main.command("journal")
 @journal_option
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the newest N entries (default: 50, or all with a filter).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per line: the audit export (seat, commit, CI run, plan).")
+@click.option("--since", metavar="WHEN",
+              help="Entries at or after WHEN: 2026-11-30, 2026-11-30T12:00+00:00, or 30d.")
+@click.option("--until", metavar="WHEN", help="Entries before WHEN (a bare date: through it).")
+@click.option("--provider", "providers", multiple=True, help="Only this provider (repeatable).")
+@click.option("--prune-before", metavar="WHEN",
+              help="Delete entries older than WHEN (calls in doubt or pending are kept). "
+              "RECONCILER_JOURNAL_RETENTION_DAYS does this on every run.")
 @click.option(
     "--resolve",
     "resolution",
@@ -341,38 +361,78 @@ def drift(
     "checked the vendor yourself.",
 )
 def journal_command(
-    journal_path: Path, limit: int, as_json: bool, resolution: tuple[str, str] | None
+    journal_path: Path | str,
+    limit: int | None,
+    as_json: bool,
+    since: str | None,
+    until: str | None,
+    providers: tuple[str, ...],
+    prune_before: str | None,
+    resolution: tuple[str, str] | None,
 ) -> None:
-    """Lists recent journal entries (every vendor-changing call, before and after)."""
-    if not journal_path.exists():
+    """Lists journal entries (every vendor-changing call, before and after), exports
+    them, prunes old ones, or settles a call left in doubt."""
+    from reconciler.journal import open_journal, parse_when
+
+    if isinstance(journal_path, Path) and not journal_path.exists():
         _fail(f"error: no journal at {journal_path}")
-    with Journal(journal_path) as journal:
-        if resolution:
-            action_id, verdict = resolution
-            doubtful = {e.action_id: e for e in [*journal.in_doubt(), *journal.pending()]}
-            if action_id not in doubtful:
-                _fail(f"error: {action_id} is neither in doubt nor pending (open: "
-                      f"{', '.join(sorted(doubtful)) or 'nothing'})")
-            if verdict not in {"done", "not-done"}:
-                _fail("error: say `done` or `not-done`")
-            outcome = "succeeded" if verdict == "done" else "not-done"
-            journal.resolved(doubtful[action_id].action(), outcome, "settled by an operator")
-            click.echo(f"{action_id}: recorded as {verdict}")
-            return
-        for entry in journal.recent(limit):
-            if as_json:
-                row: dict[str, Any] = {
-                    k: v for k, v in entry.__dict__.items() if k != "action_json"
-                }
-                click.echo(json.dumps(row, sort_keys=True))
-                continue
-            outcome = entry.outcome or ""
-            vendor = f" vendor-id={entry.vendor_request_id}" if entry.vendor_request_id else ""
-            message = f"  {entry.message}" if entry.message else ""
-            click.echo(
-                f"{entry.seq:>5} {entry.at} {entry.event:<8} {outcome:<9} "
-                f"{entry.action_id}{vendor}{message}"
-            )
+    try:
+        bounds = {name: parse_when(value, end=name == "until") if value else None
+                  for name, value in
+                  [("since", since), ("until", until), ("prune", prune_before)]}
+    except ValueError as error:
+        _fail(f"error: {error}")
+    try:
+        journal = open_journal(journal_path)
+    except ReconcilerError as error:
+        _fail(f"error: {error}")
+    try:
+        with journal:
+            _journal_work(journal, limit, as_json, bounds, providers, resolution)
+    except ReconcilerError as error:
+        _fail(f"error: {error}")
+
+
+def _journal_work(
+    journal: Journal,
+    limit: int | None,
+    as_json: bool,
+    bounds: dict[str, str | None],
+    providers: tuple[str, ...],
+    resolution: tuple[str, str] | None,
+) -> None:
+    if bounds["prune"] is not None:
+        removed = journal.prune(bounds["prune"])
+        click.echo(f"pruned {removed} entr{'y' if removed == 1 else 'ies'} before "
+                   f"{bounds['prune']} from {journal.description}", err=True)
+        return
+    if resolution:
+        action_id, verdict = resolution
+        doubtful = {e.action_id: e for e in [*journal.in_doubt(), *journal.pending()]}
+        if action_id not in doubtful:
+            _fail(f"error: {action_id} is neither in doubt nor pending (open: "
+                  f"{', '.join(sorted(doubtful)) or 'nothing'})")
+        if verdict not in {"done", "not-done"}:
+            _fail("error: say `done` or `not-done`")
+        outcome = "succeeded" if verdict == "done" else "not-done"
+        journal.resolved(doubtful[action_id].action(), outcome, "settled by an operator")
+        click.echo(f"{action_id}: recorded as {verdict}")
+        return
+    filtered = bounds["since"] or bounds["until"] or providers
+    entries = journal.entries(since=bounds["since"], until=bounds["until"],
+                              providers=providers,
+                              limit=limit if limit is not None or filtered else 50)
+    for entry in entries:
+        if as_json:
+            click.echo(json.dumps(entry.export(), sort_keys=True))
+            continue
+        outcome = entry.outcome or ""
+        vendor = f" vendor-id={entry.vendor_request_id}" if entry.vendor_request_id else ""
+        message = f"  {entry.message}" if entry.message else ""
+        click.echo(
+            f"{entry.seq:>5} {entry.at} {entry.event:<8} {outcome:<9} "
+            f"{entry.action_id}{vendor}{message}"
+        )
 
 
 @main.command("import")

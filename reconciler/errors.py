@@ -59,3 +59,15 @@ class VendorError(ReconcilerError):
 
 class LockedError(ReconcilerError):
     """Another apply holds the journal's lock."""
+
+
+class JournalError(ReconcilerError):
+    """The journal cannot be read or written; nothing unjournaled is sent to a vendor."""
+
+
+class JournalSchemaError(JournalError):
+    """The journal was written by a newer reconciler (or is not a reconciler journal)."""
+
+
+class LockLostError(JournalError):
+    """A lock this run held is gone (its database connection died): stop sending."""
