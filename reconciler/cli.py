@@ -17,7 +17,7 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ConfigError, PlanAlreadyAppliedError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal
 from reconciler.lock import apply_lock
@@ -29,6 +29,7 @@ from reconciler.render.json import read_plan, render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import action_line, render_requests, render_text
 from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
+from reconciler.sealing import plan_digest
 from reconciler.secrets import REDACTOR, RedactingFilter
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -135,6 +136,32 @@ output_option = click.option(
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
 
 
+_SECONDS_PER_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """`0`, `30`, `30s`, `5m`, `1h`: how long to wait for another run's lock."""
+    text = value.strip().lower()
+    unit = text[-1] if text and text[-1] in "smh" else ""
+    try:
+        seconds = float(text[: len(text) - len(unit)]) * _SECONDS_PER_UNIT[unit]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration such as 0, 30s, 5m or 1h") from None
+    if seconds < 0:
+        raise click.BadParameter("a duration cannot be negative")
+    return seconds
+
+
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    callback=_duration,
+    default="0",
+    metavar="DURATION",
+    show_default=True,
+    help="Wait this long (30s, 5m) for another run's lock; 0 fails at once naming the holder.",
+)
+
+
 @click.group()
 @click.version_option(package_name="reconciler")
 def main() -> None:
@@ -170,6 +197,7 @@ def validate(paths: Sequence[str]) -> None:
 )
 @removals_option
 @journal_option
+@lock_timeout_option
 @verbose_option
 def plan(
     paths: Sequence[str],
@@ -179,14 +207,19 @@ def plan(
     detailed_exitcode: bool,
     max_removals: int | None,
     journal_path: Path,
+    lock_timeout: float,
     verbose: bool,
 ) -> None:
-    """Reads current state, diffs it with the YAML, prints the ordered plan."""
+    """Reads current state, diffs it with the YAML, prints the ordered plan.
+
+    With --detailed-exitcode: 0 in sync, 2 changes or anything held back (a call in
+    doubt, a request pending at the vendor), 1 error.
+    """
     _setup_logging(verbose)
 
     async def work() -> Plan:
         desired = load_desired(paths)
-        with Journal(journal_path) as journal:
+        with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
             async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
                 with _reading(desired):
                     return await session.plan(journal, max_removals=max_removals)
@@ -197,7 +230,7 @@ def plan(
         out.write_text(render_json(result), encoding="utf-8")
         click.echo(f"plan saved to {out}", err=True)
     _print_plan(result, output, verbose)
-    if detailed_exitcode and result.has_changes:
+    if detailed_exitcode and not result.converged:
         sys.exit(EXIT_CHANGES)
 
 
@@ -217,6 +250,7 @@ def plan(
 )
 @removals_option
 @journal_option
+@lock_timeout_option
 @verbose_option
 def apply(
     targets: Sequence[str],
@@ -226,24 +260,29 @@ def apply(
     wait_seconds: float | None,
     max_removals: int | None,
     journal_path: Path,
+    lock_timeout: float,
     verbose: bool,
 ) -> None:
-    """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go."""
+    """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go.
+
+    A saved plan is never executed from its own contents: the YAML it names is
+    loaded, the vendors are read again and the plan is rebuilt; only when the rebuilt
+    plan equals the saved one are the rebuilt requests sent, and a plan applies once.
+    """
     _setup_logging(verbose)
     saved = _saved_plan(targets)
 
     async def work() -> bool:
-        if saved is not None:
-            desired = load_desired(list(saved.config_paths))
-        else:
-            desired = load_desired(targets)
+        desired = load_desired(_config_paths(saved) if saved is not None else targets)
         settled: list[Resolution] = []
-        with Journal(journal_path) as journal:
+        with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
+            digest = plan_digest(saved) if saved is not None else None
+            if digest is not None:
+                _refuse_if_applied(journal.applied_at(digest))
             async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
                 if saved is not None:
-                    with _reading(desired, "checking the plan is fresh: reading"):
-                        await session.check_fresh(saved)
-                    chosen = saved
+                    with _reading(desired, "rebuilding the plan to check it: reading"):
+                        chosen = await session.rebuild(saved, journal, max_removals=max_removals)
                 else:
                     with _reading(desired):
                         chosen = await session.plan(journal, max_removals=max_removals)
@@ -251,13 +290,15 @@ def apply(
                     click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
                     return True
                 if not chosen.actions:
-                    click.echo(render_text(chosen), nl=False)
+                    click.echo(REDACTOR.text(render_text(chosen)), nl=False)
                     return True
                 if saved is None and not auto_approve:
                     click.echo(REDACTOR.text(render_text(chosen)), nl=False)
                     _confirm_or_refuse()
+                if digest is not None:
+                    _refuse_if_applied(journal.claim_plan(digest))
                 reporter = Reporter()
-                with apply_lock(journal_path), reporter.track("applying", len(chosen.actions)):
+                with reporter.track("applying", len(chosen.actions)):
                     report = await session.apply(chosen, journal, _progress(reporter))
                     if wait_seconds is not None:
                         settled = await session.wait_for_pending(
@@ -279,6 +320,30 @@ def apply(
 
     ok = _run(work)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+def _refuse_if_applied(at: str | None) -> None:
+    if at is not None:
+        raise PlanAlreadyAppliedError(
+            f"this plan was already applied at {at}; a plan applies once. "
+            "Run `reconciler plan` again and apply the new plan."
+        )
+
+
+def _config_paths(saved: Plan) -> list[str]:
+    """The YAML a saved plan was made from, if it lies inside the working directory.
+
+    The plan file names its YAML; a file edited to name YAML elsewhere on the machine
+    (outside the reviewed checkout) is refused rather than loaded.
+    """
+    if not saved.config_paths:
+        _fail("error: the plan file names no desired-state files")
+    here = Path.cwd().resolve()
+    for name in saved.config_paths:
+        if not (here / name).resolve().is_relative_to(here):
+            _fail(f"error: the plan file names {name!r}, outside the working directory "
+                  f"{here}; apply plans from the checkout they were made in")
+    return list(saved.config_paths)
 
 
 def _settled(resolution: Resolution) -> None:
@@ -315,26 +380,34 @@ def _confirm_or_refuse() -> None:
 @sandbox_option
 @output_option
 @journal_option
+@lock_timeout_option
 @verbose_option
 def drift(
-    paths: Sequence[str], sandbox: bool, output: str, journal_path: Path, verbose: bool
+    paths: Sequence[str],
+    sandbox: bool,
+    output: str,
+    journal_path: Path,
+    lock_timeout: float,
+    verbose: bool,
 ) -> None:
-    """Scheduled check: exit 0 in sync, 2 drifted (differences printed), 1 error."""
+    """Scheduled check: exit 0 in sync, 2 drifted or held back (printed), 1 error."""
     _setup_logging(verbose)
 
     async def work() -> Plan:
         desired = load_desired(paths)
-        with Journal(journal_path) as journal:
+        with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
             async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
                 with _reading(desired):
                     return await session.plan(journal, max_removals=10**9)
 
     result = _run(work)
     _print_plan(result, output, verbose)
-    if result.has_changes:
+    if not result.converged:
         if output == "text":
+            held = f", {len(result.pending)} held back" if result.pending else ""
             click.echo(
-                f"drift: {len(result.actions)} difference(s) from the desired state", err=True
+                f"drift: {len(result.actions)} difference(s) from the desired state{held}",
+                err=True,
             )
         sys.exit(EXIT_CHANGES)
 

@@ -48,6 +48,24 @@ class StalePlanError(ReconcilerError):
     """The vendor state or the YAML changed since the plan was made."""
 
 
+class PlanMismatchError(StalePlanError):
+    """A saved plan says something the YAML and the vendors today do not: nothing is sent."""
+
+    def __init__(self, differences: list[str]) -> None:
+        self.differences = differences
+        shown = differences[:20]
+        more = f"\n  … and {len(differences) - 20} more" if len(differences) > 20 else ""
+        super().__init__(
+            "refusing the saved plan: it differs from the plan the YAML and the vendors give "
+            "now, so nothing was sent:\n  " + "\n  ".join(shown) + more
+            + "\nRun `reconciler plan` again and review the new plan."
+        )
+
+
+class PlanAlreadyAppliedError(ReconcilerError):
+    """A saved plan applies once: a re-run CI job must not repeat one-shot calls."""
+
+
 class VendorError(ReconcilerError):
     """A vendor rejected a call or answered in a way we cannot use."""
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from enum import StrEnum
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -294,6 +294,15 @@ class Plan(Frozen):
     def has_changes(self) -> bool:
         return bool(self.actions)
 
+    @property
+    def converged(self) -> bool:
+        """No action and nothing held back: only then may a command report "in sync".
+
+        A pending vendor request or a call left in doubt is a difference the vendor
+        may not show yet; reporting it as in sync would hide it.
+        """
+        return not self.actions and not self.pending
+
 
 class OutcomeStatus(StrEnum):
     SUCCEEDED = "succeeded"
@@ -347,6 +356,10 @@ class Limits(Frozen):
     retries: int = 6
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
+    retry_budget: float = 60.0
+    """Seconds one call may spend retrying (waits and time on the wire). 429s are
+    bounded by this alone; `retries` caps the failed attempts that reached the
+    vendor (5xx, timeouts, dropped connections)."""
 
 
 class ProviderDesired(Frozen):

@@ -18,8 +18,8 @@ import httpx
 
 from reconciler.applier import ApplyReport, Listener, apply_plan
 from reconciler.config.loader import ProviderSpec, load
-from reconciler.errors import ConfigError, Problem, StalePlanError
-from reconciler.http import VendorHttp, new_client
+from reconciler.errors import ConfigError, PlanMismatchError, Problem
+from reconciler.http import VendorHttp, new_client, url_problem
 from reconciler.journal import Journal
 from reconciler.model import (
     CurrentState,
@@ -27,12 +27,14 @@ from reconciler.model import (
     OutcomeStatus,
     PendingChange,
     Plan,
+    ProviderDesired,
 )
-from reconciler.planner import build_plan, config_digest
+from reconciler.planner import build_plan
 from reconciler.providers import registry
 from reconciler.providers.base import PendingRequest, Provider, Resolution
 from reconciler.sandbox.runtime import InProcessSandbox
-from reconciler.secrets import Secrets
+from reconciler.sealing import plan_differences, unknown_providers
+from reconciler.secrets import REDACTOR, Secrets
 
 
 def provider_specs() -> dict[str, ProviderSpec]:
@@ -42,6 +44,7 @@ def provider_specs() -> dict[str, ProviderSpec]:
             subject_kinds=cls.subject_kinds,
             pool_of=cls.pool_of,
             normalize_attrs=cls.normalize_attrs,
+            subject_id_problem=cls.subject_id_problem,
         )
         for name, cls in registry().items()
     }
@@ -102,6 +105,11 @@ class Session:
                     desired.connection.get("base_url_env"), cls.default_base_url
                 )
             problems.extend(_missing_secrets(desired.connection, secrets, desired.source))
+            if self.sandbox is None:
+                bad_urls = _bad_urls(name, desired, base_url, secrets)
+                if bad_urls:
+                    problems.extend(bad_urls)
+                    continue
             limits = desired.limits
             client = new_client(base_url, transport, limits.timeout, limits.concurrency)
             self._clients.append(client)
@@ -139,6 +147,14 @@ class Session:
             action = entry.action()
             provider = self.providers.get(action.provider)
             if provider is None:
+                continue
+            if action.repeatable:
+                # Safe to send again: the fresh read below shows whether it is still needed.
+                journal.resolved(action, "replanned",
+                                 "interrupted; repeatable, so re-planned from a fresh read")
+                recovery.notes.append(
+                    f"{action.id}: interrupted call re-planned from a fresh read"
+                )
                 continue
             seen = await provider.confirm(action)
             if seen is True:
@@ -200,34 +216,31 @@ class Session:
             notes=recovery.notes,
         )
 
-    async def check_fresh(self, plan: Plan) -> None:
-        """Refuses a plan whose YAML or touched vendor scopes changed since it was made."""
-        if config_digest(self.desired) != plan.config_digest:
-            raise StalePlanError(
-                "stale plan: the desired state changed since the plan was made "
-                f"(files: {', '.join(self.desired.paths)}); run `reconciler plan` again"
+    async def rebuild(
+        self,
+        saved: Plan,
+        journal: Journal,
+        *,
+        today: dt.date | None = None,
+        max_removals: int | None = None,
+    ) -> Plan:
+        """The plan to apply for a saved plan file: rebuilt, and equal to it, or refused.
+
+        Every rail (protected subjects, max-removals, capacity, the vendors' own
+        checks) runs again on the rebuilt plan, and only the rebuilt actions are ever
+        sent: the saved file is compared, never executed.
+        """
+        unknown = unknown_providers(saved, self.providers)
+        if unknown:
+            raise PlanMismatchError(
+                [f"the plan file names provider '{name}', which the YAML does not configure"
+                 for name in unknown]
             )
-        touched = sorted({action.provider for action in plan.actions})
-        pools = {(action.provider, action.pool) for action in plan.actions}
-        currents = await self.read(touched)
-        moved: list[str] = []
-        for name in touched:
-            before = plan.fingerprints.get(name, {})
-            after = currents[name].fingerprints
-            known_pools = {pool.id for pool in currents[name].pools}
-            for scope in sorted(set(before) | set(after)):
-                # A pool the plan does not touch may change freely; any other scope
-                # (one that is not a pool) is compared for every plan on this provider.
-                if scope in known_pools and (name, scope) not in pools:
-                    continue
-                if before.get(scope) != after.get(scope):
-                    moved.append(f"{name} {scope}")
-        if moved:
-            raise StalePlanError(
-                "stale plan: vendor state changed since the plan was made in "
-                + ", ".join(moved)
-                + "; run `reconciler plan` again"
-            )
+        rebuilt = await self.plan(journal, today=today, max_removals=max_removals)
+        differences = plan_differences(saved, rebuilt)
+        if differences:
+            raise PlanMismatchError(differences)
+        return rebuilt
 
     async def apply(
         self, plan: Plan, journal: Journal, listener: Listener | None = None
@@ -290,6 +303,33 @@ def _held(action: Any, description: str, request_id: object) -> list[PendingChan
         )
         for change in action.changes
     ]
+
+
+def _bad_urls(
+    name: str, desired: ProviderDesired, base_url: str, secrets: Secrets
+) -> list[Problem]:
+    """Every URL setting must hold an http(s) URL: a config error, not an httpx traceback.
+
+    Passwords in a URL's userinfo are registered for masking on the way.
+    """
+    where = desired.source or next((s.source for s in desired.subjects if s.source), None)
+    urls = {"base_url_env": base_url}
+    for key, variable in sorted(desired.connection.items()):
+        if key.endswith("url_env") and key != "base_url_env" and isinstance(variable, str):
+            value = secrets.optional(variable, "")
+            if value:
+                urls[key] = value
+    problems: list[Problem] = []
+    for key, url in urls.items():
+        REDACTOR.register_url(url)
+        why = url_problem(url)
+        if why is not None:
+            variable = desired.connection.get(key)
+            origin = f"{variable}={url!r}" if variable else repr(url)
+            problems.append(
+                Problem(where, REDACTOR.text(f"{name}: connection.{key}: {origin} {why}"))
+            )
+    return problems
 
 
 def _missing_secrets(connection: Mapping[str, Any], secrets: Secrets, where: Any) -> list[Problem]:

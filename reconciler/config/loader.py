@@ -9,6 +9,7 @@ conflicting settings across files. All problems are collected, not just the firs
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,27 @@ class ProviderSpec:
     subject_kinds: frozenset[str]
     pool_of: Callable[[Subject, str, Mapping[str, Any]], str]
     normalize_attrs: Callable[[Mapping[str, Any]], dict[str, Any]] = dict
+    subject_id_problem: Callable[[str, str], str | None] = lambda kind, subject_id: None
+
+
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+
+def id_problem(what: str, value: str) -> str | None:
+    """Why an id cannot be used at all, whatever the vendor: None when it can.
+
+    A control or format character (newline, NUL, a bidi override) in an id could
+    start a forged line in a CI log or be cut by a vendor's URL parser; leading or
+    trailing blanks would make two ids look the same in every review.
+    """
+    if not value:
+        return f"{what} is empty"
+    for char in value:
+        if unicodedata.category(char) in _UNPRINTABLE_CATEGORIES:
+            return f"{what} {value!r} contains the control character U+{ord(char):04X}"
+    if value != value.strip():
+        return f"{what} {value!r} starts or ends with blanks"
+    return None
 
 
 def discover(paths: Iterable[str]) -> tuple[list[Path], list[Problem]]:
@@ -292,6 +314,12 @@ class _ProviderBuilder:
                 )
             )
             return
+        why = id_problem(f"{entry.kind} id", entry.subject_id) or self.spec.subject_id_problem(
+            entry.kind, entry.subject_id
+        )
+        if why is not None:
+            problems.append(Problem(kind_at, why))
+            return
         subject = Subject(kind=cast(SubjectKind, entry.kind), id=entry.subject_id)
         previous = self.subjects.get((subject.kind, subject.id))
         if previous is not None:
@@ -308,6 +336,10 @@ class _ProviderBuilder:
         for index, license in enumerate(entry.licenses):
             spec = LicenseSpec(id=license) if isinstance(license, str) else license
             license_at = source.location((*path, "licenses", index))
+            why = id_problem("license", spec.id)
+            if why is not None:
+                problems.append(Problem(license_at, f"{subject}: {why}"))
+                continue
             attrs = {**entry.attrs, **spec.attrs}
             try:
                 pool = self.spec.pool_of(subject, spec.id, attrs)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from reconciler.model import Action, PendingChange, Plan, PoolSummary
-from reconciler.render.text import SYMBOLS
+from reconciler.render.text import HELD_BACK_ADVICE, SYMBOLS
 from reconciler.secrets import REDACTOR
 
 VERBS = ("assign", "remove", "release", "allocate", "update")
@@ -32,12 +32,16 @@ _CUT_NOTE_ROOM = 400
 def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
     """The plan as GitHub-flavoured Markdown, at most `limit` characters."""
     head = ["## reconciler plan", ""]
-    if not plan.actions:
+    # Held-back changes come first: they are differences the vendor may not show yet.
+    head += _pending(plan.pending)
+    if plan.converged:
         head += ["**No changes.** Licenses match the desired state.", ""]
+    elif not plan.actions:
+        head += ["**No new changes**, but the changes above are not settled yet.", ""]
     else:
         head += _provider_table(plan)
         head += _pool_table(plan.summary.pools)
-    tail = _pending(plan.pending) + _notes(plan.notes) + [_totals(plan)]
+    tail = [*_notes(plan.notes), _totals(plan)]
     sections = _sections(plan.actions)
     shares = _shares([len(_join(lines)) for lines, _ in sections],
                      [_floor(lines) for lines, _ in sections],
@@ -205,8 +209,10 @@ def _pending(pending: Sequence[PendingChange]) -> list[str]:
     if not pending:
         return []
     lines = [
-        f"<details><summary><b>Pending at the vendor</b>: {_count(len(pending), 'change')} "
-        "(accepted earlier, not planned again)</summary>",
+        f"<details open><summary><b>Held back</b>: {_count(len(pending), 'change')} "
+        "not settled yet (not planned again)</summary>",
+        "",
+        f"_{HELD_BACK_ADVICE}_",
         "",
     ]
     for change in pending[:LISTED_EXTRAS]:

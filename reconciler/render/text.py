@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from reconciler.model import Action, Plan
 
 SYMBOLS = {"assign": "+", "allocate": "~", "update": "~", "remove": "-", "release": "-"}
+
+HELD_BACK_ADVICE = (
+    "Wait for the vendor (`reconciler apply --wait SECONDS` polls pending requests), or "
+    "check the vendor yourself and settle each with "
+    "`reconciler journal --resolve ACTION_ID done|not-done`."
+)
+
+
+def escape_controls(text: str) -> str:
+    """Control and format characters shown as escapes, so an id cannot forge a line.
+
+    A newline in an id would otherwise start a new line in a CI log, where
+    `::error::` or `::add-mask::` at the start of a line is a command.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() or char == " " else _escape(char) for char in text
+    )
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100 and unicodedata.category(char) == "Cc":
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def action_line(action: Action) -> str:
@@ -14,7 +41,7 @@ def action_line(action: Action) -> str:
     after = action.changes[0].after if action.changes else None
     if after is not None and after.quantity is not None:
         quantity = f" x{after.quantity}"
-    return (
+    return escape_controls(
         f"{SYMBOLS[action.verb]} {action.verb:<8} {action.provider}/{action.pool}  "
         f"{action.subject}  {action.license}{quantity}"
     )
@@ -22,25 +49,32 @@ def action_line(action: Action) -> str:
 
 def render_text(plan: Plan, *, verbose: bool = False) -> str:
     lines: list[str] = []
-    if not plan.actions:
+    if plan.pending:
+        lines.append(f"Held back: {len(plan.pending)} change(s) not settled yet, "
+                     "so this is not in sync:")
+        for pending in plan.pending:
+            lines.append(
+                f"  … {pending.direction} {pending.provider} "
+                f"{pending.key[2]}:{pending.key[3]} {pending.key[4]} ({pending.description})"
+            )
+        lines.append(f"  {HELD_BACK_ADVICE}")
+        lines.append("")
+    if plan.converged:
         lines.append("No changes. Licenses match the desired state.")
+    elif not plan.actions:
+        lines.append("No new changes.")
     else:
         current = None
         for index, action in enumerate(plan.actions, start=1):
             if action.provider != current:
                 current = action.provider
-                lines.append(f"\n{current}:")
+                lines.extend(["", f"{current}:"])
             lines.append(f"  {index:>3}. {action_line(action)}")
             lines.append(f"       why: {action.reason}")
             if verbose:
                 lines.append(f"       call: {action.request.method} {action.request.url}")
                 if action.request.body is not None:
                     lines.append(f"       body: {json.dumps(action.request.body, sort_keys=True)}")
-    for pending in plan.pending:
-        lines.append(
-            f"  … pending {pending.direction} {pending.provider} "
-            f"{pending.key[2]}:{pending.key[3]} {pending.key[4]} ({pending.description})"
-        )
     for note in plan.notes:
         lines.append(f"  note: {note}")
     counts = plan.summary.counts
@@ -64,7 +98,7 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
             f"  {pool.provider}/{pool.pool}: {pool.used_before} → {pool.used_after} "
             f"of {capacity} ({pool.seat_delta:+d})"
         )
-    return "\n".join(lines).lstrip("\n") + "\n"
+    return "\n".join(escape_controls(line) for line in lines).lstrip("\n") + "\n"
 
 
 def render_requests(plan: Plan) -> str:
@@ -76,4 +110,4 @@ def render_requests(plan: Plan) -> str:
             lines.append("   " + json.dumps(action.request.body, sort_keys=True))
     if not lines:
         lines.append("No requests: nothing to change.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(escape_controls(line) for line in lines) + "\n"

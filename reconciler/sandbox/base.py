@@ -305,6 +305,7 @@ class _FaultsAndLog:
         entry: dict[str, Any] = {
             "method": method,
             "path": path,
+            "raw_path": (scope.get("raw_path") or path.encode()).decode("latin-1"),
             "query": scope.get("query_string", b"").decode("latin-1"),
             "body": _decode(body),
             "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
