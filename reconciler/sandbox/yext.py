@@ -5,9 +5,16 @@ The error *codes* below are the sandbox's own (Yext documents the envelope, not
 these particular numbers); the provider keys its idempotence on them, and the
 README's vendor-assumptions table lists them.
 
+Shapes follow the Licenses API reference and its OpenAPI spec: `licenseAssignments[]`
+carry `licensePack` as the pack *object* `{id, name, total, assigned, available, notes}`;
+creating or updating an assignment answers one such `LicenseAssignment`; deleting answers
+an empty `response`.
+
 Rules enforced, as the real API does:
 - `v` is required and must be a valid YYYYMMDD date;
-- `api_key` (query) or `api-key` (header) must be a known key;
+- `api_key` (query) or `api-key` (header): missing → 400 (as Yext documents), unknown
+  → 401;
+- unknown paths → 404 and wrong methods → 405, both in the envelope with `meta.errors`;
 - unknown account, pack or entity → 404; assigning beyond `available` → 400;
 - `pageToken` is opaque and only valid for the query that produced it;
 - an expiration date removes the assignment at the start of that day.
@@ -33,6 +40,9 @@ CODE_MISSING_VERSION = 1001
 CODE_UNAUTHORIZED = 1002
 CODE_BAD_PAGE_TOKEN = 1003
 CODE_BAD_BODY = 1004
+CODE_UNKNOWN_PATH = 1005
+CODE_METHOD_NOT_ALLOWED = 1006
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CODE_NOT_FOUND_ACCOUNT = 2000
 CODE_NOT_FOUND_PACK = 2001
 CODE_NOT_FOUND_ENTITY = 2002
@@ -99,7 +109,19 @@ class YextSimulator(Simulator):
                 self._guarded(self.change_assignment),
                 methods=["POST", "PUT", "DELETE"],
             ),
+            # Last: whatever no route above answered, in Yext's envelope.
+            Route("/{rest:path}", self.unrouted, methods=ALL_METHODS),
         ]
+
+    async def unrouted(self, request: Request) -> Response:
+        """A path no route serves is 404; a known path with another method is 405."""
+        for route in self.routes()[:-1]:
+            if isinstance(route, Route) and route.path_regex.match(request.url.path):
+                return error_response(YextError(
+                    405, CODE_METHOD_NOT_ALLOWED,
+                    f"Method {request.method} is not allowed on {request.url.path}"))
+        return error_response(YextError(404, CODE_UNKNOWN_PATH,
+                                        f"Unknown path: {request.url.path}"))
 
     # ---- request guards ----------------------------------------------------------
     def _guarded(self, handler: Any) -> Any:
@@ -127,8 +149,10 @@ class YextSimulator(Simulator):
 
     def _check_key(self, request: Request) -> None:
         key = request.query_params.get("api_key") or request.headers.get("api-key")
-        if not key or key not in self.seed.get("api_keys", []):
-            raise YextError(401, CODE_UNAUTHORIZED, "Invalid or missing api_key")
+        if not key:
+            raise YextError(400, CODE_UNAUTHORIZED, "Missing required parameter: api_key")
+        if key not in self.seed.get("api_keys", []):
+            raise YextError(401, CODE_UNAUTHORIZED, "Invalid api_key")
 
     # ---- state helpers -------------------------------------------------------------
     def _account(self, request: Request) -> dict[str, Any]:
@@ -192,19 +216,7 @@ class YextSimulator(Simulator):
         account = self._account(request)
         packs = [account["packs"][pack_id] for pack_id in sorted(account["packs"])]
         start, size = self._page(request, len(packs))
-        rows = []
-        for pack in packs[start : start + size]:
-            assigned = len(account["assignments"].get(pack["id"], {}))
-            rows.append(
-                {
-                    "id": pack["id"],
-                    "name": pack.get("name", ""),
-                    "total": pack["total"],
-                    "assigned": assigned,
-                    "available": pack["total"] - assigned,
-                    "notes": pack.get("notes", ""),
-                }
-            )
+        rows = [_pack_row(account, pack) for pack in packs[start : start + size]]
         return envelope(
             {"licensePacks": rows, **self._next_token(request, start + size, len(packs))}
         )
@@ -225,8 +237,13 @@ class YextSimulator(Simulator):
         start, size = self._page(request, len(flat))
         grouped: dict[str, list[dict[str, Any]]] = {}
         for pack, entity, expires in flat[start : start + size]:
-            grouped.setdefault(pack, []).append({"entityId": entity, "expirationDate": expires})
-        rows = [{"licensePack": p, "assignedEntities": e} for p, e in grouped.items()]
+            row = {"entityId": entity} if expires is None else {
+                "entityId": entity, "expirationDate": expires}
+            grouped.setdefault(pack, []).append(row)
+        rows = [
+            {"licensePack": _pack_row(account, account["packs"][p]), "assignedEntities": e}
+            for p, e in grouped.items()
+        ]
         return envelope(
             {"licenseAssignments": rows, **self._next_token(request, start + size, len(flat))}
         )
@@ -254,7 +271,7 @@ class YextSimulator(Simulator):
                     f"{pack['total']} assigned)",
                 )
             holders[entity_id] = None
-            return envelope({"licensePackId": pack_id, "entityId": entity_id})
+            return envelope(_assignment(account, pack, entity_id, None))
         if entity_id not in holders:
             raise YextError(
                 404,
@@ -265,9 +282,7 @@ class YextSimulator(Simulator):
             del holders[entity_id]
             return envelope({})
         holders[entity_id] = await self._expiration(request)
-        return envelope(
-            {"licensePackId": pack_id, "entityId": entity_id, "expirationDate": holders[entity_id]}
-        )
+        return envelope(_assignment(account, pack, entity_id, holders[entity_id]))
 
     @staticmethod
     async def _expiration(request: Request) -> str | None:
@@ -292,6 +307,29 @@ class YextSimulator(Simulator):
         if day <= dt.date.today():
             raise YextError(400, CODE_BAD_DATE, f"expirationDate {value} is not in the future")
         return day.isoformat()
+
+
+def _pack_row(account: dict[str, Any], pack: dict[str, Any]) -> dict[str, Any]:
+    """A `LicensePack` as the reference documents it (also nested in assignments)."""
+    assigned = len(account["assignments"].get(pack["id"], {}))
+    return {
+        "id": pack["id"],
+        "name": pack.get("name", ""),
+        "total": pack["total"],
+        "assigned": assigned,
+        "available": pack["total"] - assigned,
+        "notes": pack.get("notes", ""),
+    }
+
+
+def _assignment(
+    account: dict[str, Any], pack: dict[str, Any], entity_id: str, expires: str | None
+) -> dict[str, Any]:
+    """A `LicenseAssignment`: the answer to create and update."""
+    row: dict[str, Any] = {"entityId": entity_id}
+    if expires is not None:
+        row["expirationDate"] = expires
+    return {"licensePack": _pack_row(account, pack), "assignedEntities": [row]}
 
 
 def _query_digest(request: Request) -> str:

@@ -34,6 +34,29 @@ async def test_api_key_is_checked_in_query_or_header(client: httpx.AsyncClient):
     assert header.status_code == 200
 
 
+async def test_a_missing_api_key_is_a_400_as_yext_documents(client: httpx.AsyncClient):
+    missing = await client.get(PACKS, params={"v": "20240101"})
+    assert missing.status_code == 400
+    (error,) = missing.json()["meta"]["errors"]
+    assert error["type"] == "FATAL_ERROR" and "api_key" in error["message"]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/v2/accounts/me/no-such-thing", 404),
+    ("GET", "/v1/anything", 404),
+    ("DELETE", PACKS, 405),
+    ("PATCH", f"{PACKS}/listings-basic/assigned-entities/store-001", 405),
+])
+async def test_unrouted_requests_answer_the_yext_envelope(client: httpx.AsyncClient, method,
+                                                          path, status):
+    answer = await client.request(method, path, params={"api_key": KEY, "v": "20240101"})
+    assert answer.status_code == status
+    body = answer.json()
+    assert set(body) == {"meta", "response"} and isinstance(body["meta"]["uuid"], str)
+    (error,) = body["meta"]["errors"]
+    assert set(error) == {"name", "code", "type", "message"} and isinstance(error["code"], int)
+
+
 async def test_packs_report_total_assigned_and_available(client: httpx.AsyncClient):
     body = (await client.get(PACKS, params={"api_key": KEY, "v": "20240101"})).json()
     packs = {p["id"]: p for p in body["response"]["licensePacks"]}
@@ -55,7 +78,8 @@ async def test_pagination_uses_opaque_tokens_bound_to_the_query(client: httpx.As
         page = dict(params, **({"pageToken": token} if token else {}))
         body = (await client.get(f"{PACKS}/-/assigned-entities", params=page)).json()["response"]
         for group in body["licenseAssignments"]:
-            seen += [f"{group['licensePack']}/{e['entityId']}" for e in group["assignedEntities"]]
+            pack = group["licensePack"]["id"]
+            seen += [f"{pack}/{e['entityId']}" for e in group["assignedEntities"]]
         token = body.get("nextPageToken")
         if not token:
             break
@@ -103,9 +127,11 @@ async def test_expiration_date_must_be_a_future_iso_date(client: httpx.AsyncClie
         await client.put(path, params=params, json={"expirationDate": "2020-01-01"})
     ).status_code == 400
     set_ = await client.put(path, params=params, json={"expirationDate": "2099-01-31"})
-    assert set_.json()["response"]["expirationDate"] == "2099-01-31"
+    assert set_.json()["response"]["assignedEntities"] == [
+        {"entityId": "store-001", "expirationDate": "2099-01-31"}]
+    assert set_.json()["response"]["licensePack"]["id"] == "knowledge-pro"
     cleared = await client.put(path, params=params, json={"expirationDate": None})
-    assert cleared.json()["response"]["expirationDate"] is None
+    assert cleared.json()["response"]["assignedEntities"] == [{"entityId": "store-001"}]
 
 
 async def test_request_log_records_every_vendor_call(client: httpx.AsyncClient):
