@@ -6,28 +6,40 @@ provider:
   "Host"); organization admins by an external app (`POST /identity_/connect/token`,
   client credentials, scope `PM.License` or its `.Read` / `.Write` permissions);
 - organization and tenant allocations are host-level calls (host token); group and
-  user allocations are organization-level calls under `/{organizationName}/lease_/`
-  (external-app token). A missing, unknown or expired token gets 401; the other
-  kind of token, or an app token without the permission a method needs
-  (`PM.License.Read` for GET, `PM.License.Write` for PUT), gets 403;
+  user allocations are organization-level calls (external-app token) at
+  `/lease_/api/account/{accountId}/user-license[/group/{groupId}]`, the references'
+  form ("Allocate Licenses to a User", every version; "to a Group" 2022.10 and
+  2023.4), or under `/{organizationName}/lease_/...`, the form of later group
+  references and of every example's base URL. A missing, unknown or expired token
+  gets 401; the other kind of token, or an app token without the permission a
+  method needs (`PM.License.Read` for GET, `PM.License.Write` for PUT), gets 403;
 - a PUT *sets* an allocation: the body states the new totals. Codes a PUT does not
   list drop to 0 (the stricter reading of a PUT: a client that sends only the codes
   it changes loses the others here, not in production);
 - 404 when the level above holds no license at all (the host license, the
   organization's license); 409 when a change exceeds what the level above holds,
   lowers a level below what the levels under it hold, or lowers a tenant below the
-  robots it has in use. A user holds one unit of each of its bundle codes; so does
-  a group's allocation (a sandbox simplification: real consumption follows the
-  members who sign in);
+  robots it has in use;
+- usage of a user license code is counted per user: a user with a direct allocation
+  holds one unit of each of its codes; a group's allocation rule holds nothing by
+  itself, each member who signs in takes one unit of each of the group's codes,
+  first come first served, while the organization has one left (Automation Cloud,
+  "Assigning licenses to users by group membership"; "direct license allocation
+  overwrites any licenses the user inherited from groups"). Setting a group's rule is
+  therefore never refused for quantity; dropping a code from it releases what its
+  members took;
 - the reference's forms only: `PUT` with `productQuantities` for an organization,
   `PUT .../service-license/{serviceScopeId}/{serviceType}` with `products` for a
   tenant. The guide's examples send `POST` (and, for the tenant, `productQuantities`
-  to a URL ending `?????`); those are refused with a message naming the accepted form;
+  to a URL ending `?????`); those are refused with a message naming the accepted form.
+  Any other method is 405 and any other path 404, in the same JSON error shape;
 - `GET` on the same paths reads the current allocation, and `GET .../user-license`
-  lists the organization's users (inferred: the portal's behaviour).
+  lists the organization's directly licensed users (inferred: no public page).
 
 Sandbox-only: `POST /_sandbox/expire-tokens` ends every token issued so far, so a
-test can expire one without sleeping (`token_ttl_s` in the seed sets the lifetime).
+test can expire one without sleeping (`token_ttl_s` in the seed sets the lifetime);
+`POST /_sandbox/sign-in` `{"organizationId", "userId"}` signs a group member in, who
+then takes the group's licenses that are still available.
 """
 
 from __future__ import annotations
@@ -81,8 +93,12 @@ class UiPathSimulator(Simulator):
                     "in_use": {service: dict(products)
                                for service, products in t.get("in_use", {}).items()},
                 } for t in org.get("tenants", [])},
-                "groups": {g["id"]: {"bundles": list(g.get("bundles", []))}
-                           for g in org.get("groups", [])},
+                "groups": {g["id"]: {
+                    "bundles": list(g.get("bundles", [])),
+                    "members": list(g.get("members", [])),
+                    "acquired": {user: list(codes)
+                                 for user, codes in (g.get("acquired") or {}).items()},
+                } for g in org.get("groups", [])},
                 "users": {u["id"]: list(u.get("bundles", [])) for u in org.get("users", [])},
             }
         return {"host": dict(seed.get("host_license", {})), "organizations": organizations,
@@ -91,16 +107,22 @@ class UiPathSimulator(Simulator):
     def routes(self) -> list[BaseRoute]:
         host = "/lrm/api/host/{hostAccountId}/organization/{organizationId}/license"
         tenant = "/lrm/api/account/{accountId}/service-license/{serviceScopeId}/{serviceType}"
-        lease = "/{organizationName}/lease_/api/account/{accountId}/user-license"
-        methods = ["GET", "PUT", "POST"]
-        return [
-            Route("/api/account/authenticate", self.authenticate, methods=["POST"]),
-            Route("/identity_/connect/token", self.client_token, methods=["POST"]),
-            Route(host, self._guard("host", self.organization), methods=methods),
-            Route(tenant, self._guard("host", self.tenant), methods=methods),
-            Route(lease + "/group/{groupId}", self._guard("app", self.group), methods=methods),
-            Route(lease, self._guard("app", self.users), methods=methods),
+        lease = "/lease_/api/account/{accountId}/user-license"
+        named = "/{organizationName}" + lease
+        routes: list[tuple[str, Handler, frozenset[str]]] = [
+            ("/api/account/authenticate", self.authenticate, frozenset({"POST"})),
+            ("/identity_/connect/token", self.client_token, frozenset({"POST"})),
+            (host, self._guard("host", self.organization), ALLOCATION_METHODS),
+            (tenant, self._guard("host", self.tenant), ALLOCATION_METHODS),
+            (lease + "/group/{groupId}", self._guard("app", self.group), ALLOCATION_METHODS),
+            (lease, self._guard("app", self.users), ALLOCATION_METHODS),
+            (named + "/group/{groupId}", self._guard("app", self.group), ALLOCATION_METHODS),
+            (named, self._guard("app", self.users), ALLOCATION_METHODS),
         ]
+        every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return [*(Route(path, _only(methods, handler), methods=every)
+                  for path, handler, methods in routes),
+                Route("/{anything:path}", _not_found, methods=every)]
 
     def admin_routes(self) -> list[BaseRoute]:
         async def expire(_: Request) -> Response:
@@ -110,7 +132,31 @@ class UiPathSimulator(Simulator):
             self.save()
             return JSONResponse({"expired": len(self.state["tokens"])})
 
-        return [Route("/_sandbox/expire-tokens", expire, methods=["POST"])]
+        async def sign_in(request: Request) -> Response:
+            """Sandbox-only: a group member signs in and takes the group's licenses
+            that the organization still has (first come, first served)."""
+            body = await request.json()
+            org = self.state["organizations"].get(str(body.get("organizationId")))
+            if org is None:
+                return JSONResponse({"message": "Organization not found", "errorCode": 404},
+                                    status_code=404)
+            user = str(body.get("userId"))
+            taken: list[str] = []
+            if not org["users"].get(user):
+                for group in org["groups"].values():
+                    if user not in group["members"]:
+                        continue
+                    for code in group["bundles"]:
+                        if code in self._consumed_by(org, user):
+                            continue
+                        if self._user_total(org, code) < org["products"].get(code, 0):
+                            group["acquired"].setdefault(user, []).append(code)
+                            taken.append(code)
+            self.save()
+            return JSONResponse({"userId": user, "acquired": sorted(taken)})
+
+        return [Route("/_sandbox/expire-tokens", expire, methods=["POST"]),
+                Route("/_sandbox/sign-in", sign_in, methods=["POST"])]
 
     # ---- tokens --------------------------------------------------------------------------
     def _issue(self, kind: str, scopes: list[str]) -> str:
@@ -226,10 +272,22 @@ class UiPathSimulator(Simulator):
                    if (tenant_id, service) != skip)
 
     @staticmethod
-    def _user_total(org: dict[str, Any], code: str) -> int:
-        users = sum(1 for bundles in org["users"].values() if code in bundles)
-        groups = sum(1 for g in org["groups"].values() if code in g["bundles"])
-        return users + groups
+    def _consumed_by(org: dict[str, Any], user: str) -> set[str]:
+        """The codes one user holds a unit of: its direct allocation, which overrides
+        what its groups gave it; without one, what it took from its groups."""
+        direct = org["users"].get(user)
+        if direct:
+            return set(direct)
+        return {code for group in org["groups"].values()
+                for code in group["acquired"].get(user, [])}
+
+    @classmethod
+    def _user_total(cls, org: dict[str, Any], code: str) -> int:
+        """Units of a user license code in use: one per user holding it, directly or
+        taken from a group (a group's rule itself holds none)."""
+        people = set(org["users"]) | {user for group in org["groups"].values()
+                                      for user in group["acquired"]}
+        return sum(1 for user in people if code in cls._consumed_by(org, user))
 
     # ---- organization (host level) -------------------------------------------------------------
     async def organization(self, request: Request) -> Response:
@@ -315,7 +373,8 @@ class UiPathSimulator(Simulator):
     # ---- groups and users (organization level) ---------------------------------------------------
     def _lease_org(self, request: Request) -> dict[str, Any]:
         org = self._org(request.path_params["accountId"])
-        if request.path_params["organizationName"] != org["name"]:
+        named = request.path_params.get("organizationName")
+        if named is not None and named != org["name"]:
             raise UiPathError(404, f"Organization {request.path_params['organizationName']} "
                                    f"not found")
         return org
@@ -341,9 +400,9 @@ class UiPathSimulator(Simulator):
             raise UiPathError(404, f"Group {group_id} not found")
         if request.method == "PUT":
             new = (await self._json(request)).get("userBundleCodes")
-            extra = {code: 1 for code in (new or []) if code not in
-                     group["bundles"]} if isinstance(new, list) else {}
-            group["bundles"] = self._check_bundles(org, new, extra)
+            group["bundles"] = self._check_bundles(org, new, {})
+            group["acquired"] = {user: kept for user, codes in group["acquired"].items()
+                                 if (kept := [c for c in codes if c in group["bundles"]])}
         return JSONResponse({"groupId": group_id, "userBundleCodes": group["bundles"],
                              "useExternalLicense": False})
 
@@ -365,9 +424,35 @@ class UiPathSimulator(Simulator):
         extra: dict[str, int] = {}
         if isinstance(new, list):
             for code in new:
-                extra[code] = sum(1 for u in set(user_ids) if code not in org["users"][u])
+                extra[code] = sum(1 for u in set(user_ids)
+                                  if code not in self._consumed_by(org, u))
         bundles = self._check_bundles(org, new, extra)
         for user_id in user_ids:
             org["users"][user_id] = list(bundles)
+            if bundles:  # a direct allocation overrides what the user took from groups
+                for group in org["groups"].values():
+                    group["acquired"].pop(user_id, None)
         return JSONResponse({"userIds": user_ids, "userBundleCodes": bundles,
                              "useExternalLicense": bool(body.get("useExternalLicense", False))})
+
+
+ALLOCATION_METHODS = frozenset({"GET", "PUT", "POST"})
+"""POST is routed to the allocation handlers so they can name the accepted form."""
+
+
+def _only(methods: frozenset[str], handler: Handler) -> Handler:
+    """Other methods get the vendor's JSON error shape (405), not Starlette's text."""
+    async def endpoint(request: Request) -> Response:
+        if request.method not in methods:
+            allowed = ", ".join(sorted(methods))
+            return JSONResponse({"message": f"Method {request.method} is not allowed "
+                                            f"(allowed: {allowed})", "errorCode": 405},
+                                status_code=405, headers={"Allow": allowed})
+        return await handler(request)
+
+    return endpoint
+
+
+async def _not_found(request: Request) -> Response:
+    return JSONResponse({"message": f"No resource at {request.url.path}", "errorCode": 404},
+                        status_code=404)

@@ -108,3 +108,48 @@ def test_the_guides_tenant_example_previews_the_documented_put(workspace, cli):
     applied = cli("apply", str(desired), "--sandbox", "--auto-approve")
     assert applied.exit_code == 0, applied.output
     assert cli("plan", str(desired), "--sandbox", "--detailed-exitcode").exit_code == 0
+
+
+HOSTILE = """\
+providers:
+  uipath:
+    connection:
+      host_username_env: UIPATH_HOST_USERNAME
+      host_password_env: UIPATH_HOST_PASSWORD
+      client_id_env: UIPATH_CLIENT_ID
+      client_secret_env: UIPATH_CLIENT_SECRET
+      ids: {{ acme: 6b0c7f55-0000-4000-8000-000000000001 }}
+    subjects:
+      - tenant: "{tenant}"
+        attrs: {{ organization: acme }}
+        licenses: [{{ id: orchestrator/UNATT, quantity: 1 }}]
+      - group: "{group}"
+        attrs: {{ organization: acme }}
+        licenses: [RPADEVPRONU]
+"""
+ORG = "6b0c7f55-0000-4000-8000-000000000001"
+
+
+def test_hostile_ids_reach_only_their_own_nonexistent_subject(workspace, cli):
+    desired = workspace / "hostile.yaml"
+    desired.write_text(HOSTILE.format(tenant="acme-prod#frag", group="devs?x=1 %2D ü"))
+    planned = cli("plan", str(desired), "--sandbox")
+    assert planned.exit_code == 1
+    assert "HTTP 404" in planned.output and "not found" in planned.output
+    assert "Traceback" not in planned.output
+    reads = [(e["path"], e["query"]) for e in request_log(workspace, "uipath")
+             if e["method"] == "GET"]
+    assert (f"/lrm/api/account/{ORG}/service-license/acme-prod#frag/orchestrator", "") in reads
+    assert (f"/lease_/api/account/{ORG}/user-license/group/devs?x=1 %2D ü", "") in reads, \
+        "the whole id, decoded once by the server, as one segment; no query string"
+    assert not [e for e in request_log(workspace, "uipath") if e["method"] == "PUT"]
+
+
+def test_ids_a_server_would_fold_are_refused_at_validate_with_file_and_line(workspace, cli):
+    desired = workspace / "hostile.yaml"
+    desired.write_text(HOSTILE.format(tenant="..", group="../automation-devs"))
+    refused = cli("validate", str(desired))
+    assert refused.exit_code == 1
+    assert f"{desired}:10:" in refused.output and "only dots" in refused.output
+    assert f"{desired}:13:" in refused.output and "cannot contain '/'" in refused.output
+    assert request_log(workspace, "uipath") == []

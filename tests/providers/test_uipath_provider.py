@@ -120,8 +120,8 @@ async def test_the_seed_state_plans_nothing_and_reads_only(tmp_path, connect, si
     changing = [e["path"] for e in simulator.request_log() if e["method"] != "GET"]
     assert changing == ["/api/account/authenticate", "/identity_/connect/token"]
     paths = {e["path"] for e in simulator.request_log() if e["method"] == "GET"}
-    assert "/acme/lease_/api/account/6b0c7f55-0000-4000-8000-000000000001/user-license" \
-        in paths, "organization-level calls live under the organization's name"
+    assert "/lease_/api/account/6b0c7f55-0000-4000-8000-000000000001/user-license" \
+        in paths, "the reference's user-license path: no organization name before it"
 
 
 async def test_grow_and_shrink_in_one_plan_shrinks_bottom_up_then_grows_top_down(
@@ -247,7 +247,9 @@ async def test_the_guides_tenant_example_is_the_documented_put(tmp_path, connect
     provider = connect(desired)
     plan = await plan_for(provider, desired)
     [action] = plan.actions
-    assert action.verb == "allocate" and action.params["token"] == "host"
+    assert action.verb == "allocate" and action.repeatable
+    assert action.call.path == ("lrm", "api", "account", "y-y-y-delilah", "service-license",
+                                "y1968", "orchestrator")
     assert action.request.method == "PUT"
     assert action.request.url == ("http://uipath.sandbox/lrm/api/account/y-y-y-delilah/"
                                   "service-license/y1968/orchestrator")

@@ -16,7 +16,8 @@ DEV = "0f1e2d3c-0000-4000-8000-00000000a002"
 ORG_PATH = f"/lrm/api/host/{HOST}/organization/{ORG}/license"
 PROD_PATH = f"/lrm/api/account/{ORG}/service-license/{PROD}/orchestrator"
 DEV_PATH = f"/lrm/api/account/{ORG}/service-license/{DEV}/orchestrator"
-USERS_PATH = f"/acme/lease_/api/account/{ORG}/user-license"
+USERS_PATH = f"/lease_/api/account/{ORG}/user-license"
+NAMED_USERS_PATH = f"/acme{USERS_PATH}"
 GROUP_PATH = f"{USERS_PATH}/group/automation-devs"
 
 
@@ -199,27 +200,80 @@ async def test_user_licenses_are_bounded_by_the_organization(client):
         "userIds": ["carol@acme.example"], "userBundleCodes": ["ATTUNU"],
         "useExternalLicense": False})
     assert ok.status_code == 200, "the third unit"
-    over = await client.put(GROUP_PATH, headers=headers, json={
-        "userBundleCodes": ["RPADEVPRONU", "ATTUNU"], "useExternalLicense": False})
-    assert over.status_code == 409
-    assert "ATTUNU 4 exceeds the account license quantity 3" in over.json()["message"]
+    over = await client.put(USERS_PATH, headers=headers, json={
+        "userIds": ["carol@acme.example"], "userBundleCodes": ["ATTUNU", "RPADEVPRONU"]})
+    assert over.status_code == 200, "RPADEVPRONU: bob and dave hold 2 of 5"
     listed = await client.get(USERS_PATH, headers=headers)
     assert {u["userId"]: u["userBundleCodes"] for u in listed.json()["users"]} == {
         "alice@acme.example": ["ATTUNU"], "bob@acme.example": ["ATTUNU", "RPADEVPRONU"],
-        "carol@acme.example": ["ATTUNU"]}
-    group = await client.get(GROUP_PATH, headers=headers)
-    assert group.json()["userBundleCodes"] == ["RPADEVPRONU"], "the refused PUT changed nothing"
+        "carol@acme.example": ["ATTUNU", "RPADEVPRONU"]}
     unknown = await client.put(USERS_PATH, headers=headers, json={
         "userIds": ["mallory@acme.example"], "userBundleCodes": ["ATTUNU"]})
     assert unknown.status_code == 404
 
 
-async def test_organization_level_paths_carry_the_organization_name(client):
+async def test_a_fourth_direct_user_beyond_the_organization_is_409(client):
     headers = await app_token(client)
-    assert (await client.get(f"/globex/lease_/api/account/{ORG}/user-license",
-                             headers=headers)).status_code == 404
-    assert (await client.get(f"/lease_/api/account/{ORG}/user-license",
-                             headers=headers)).status_code == 404
+    await client.put(ORG_PATH, headers=await host_token(client), json={"productQuantities": [
+        {"code": "ATTUNU", "quantity": 2}, {"code": "RPADEVPRONU", "quantity": 5},
+        {"code": "UNATT", "quantity": 10}]})
+    over = await client.put(USERS_PATH, headers=headers, json={
+        "userIds": ["carol@acme.example"], "userBundleCodes": ["ATTUNU"]})
+    assert over.status_code == 409
+    assert "ATTUNU 3 exceeds the account license quantity 2" in over.json()["message"]
+
+
+async def test_a_group_rule_uses_nothing_until_members_sign_in(client):
+    """Automation Cloud's group rules: each member who signs in takes one unit of each of
+    the group's codes, first come first served; the rule itself holds none."""
+    app = await app_token(client)
+    host = await host_token(client)
+    # ATTUNU 4: alice and bob hold 2. Giving the whole group ATTUNU is no 409.
+    rule = await client.put(GROUP_PATH, headers=app, json={
+        "userBundleCodes": ["RPADEVPRONU", "ATTUNU"], "useExternalLicense": False})
+    assert rule.status_code == 200
+    full = {"productQuantities": [{"code": "ATTUNU", "quantity": 2},
+                                  {"code": "RPADEVPRONU", "quantity": 5},
+                                  {"code": "UNATT", "quantity": 10}]}
+    assert (await client.put(ORG_PATH, headers=host, json=full)).status_code == 200, \
+        "a rule nobody used yet holds nothing: ATTUNU can go down to alice and bob's 2"
+    erin = await client.post("/_sandbox/sign-in", json={
+        "organizationId": ORG, "userId": "erin@acme.example"})
+    assert erin.json()["acquired"] == ["RPADEVPRONU"], "no ATTUNU left for erin"
+    # RPADEVPRONU is now held by bob, dave and erin: 3, one unit per user.
+    three = [{"code": "ATTUNU", "quantity": 2}, {"code": "RPADEVPRONU", "quantity": 2},
+             {"code": "UNATT", "quantity": 10}]
+    below = await client.put(ORG_PATH, headers=host, json={"productQuantities": three})
+    assert below.status_code == 409 and "users hold 3" in below.json()["message"]
+    dropped = await client.put(GROUP_PATH, headers=app, json={"userBundleCodes": []})
+    assert dropped.status_code == 200
+    assert (await client.put(ORG_PATH, headers=host, json={"productQuantities": [
+        {"code": "ATTUNU", "quantity": 2}, {"code": "RPADEVPRONU", "quantity": 1},
+        {"code": "UNATT", "quantity": 10}]})).status_code == 200, \
+        "dropping the code from the rule released dave's and erin's units"
+
+
+async def test_organization_level_paths_take_the_documented_and_the_named_form(client):
+    headers = await app_token(client)
+    documented = await client.get(USERS_PATH, headers=headers)
+    named = await client.get(NAMED_USERS_PATH, headers=headers)
+    assert documented.status_code == named.status_code == 200
+    assert documented.json() == named.json()
+    wrong_name = await client.get(f"/globex/lease_/api/account/{ORG}/user-license",
+                                  headers=headers)
+    assert wrong_name.status_code == 404 and "globex" in wrong_name.json()["message"]
     posted = await client.post(GROUP_PATH, headers=headers, json={
         "userBundleCodes": ["RPADEVPRONU"]})
     assert posted.status_code == 405 and "use PUT" in posted.json()["message"]
+
+
+async def test_unknown_paths_and_methods_answer_in_the_json_error_shape(client):
+    headers = await host_token(client)
+    unknown = await client.get("/lrm/api/host/nowhere", headers=headers)
+    assert unknown.status_code == 404
+    assert set(unknown.json()) == {"message", "errorCode"} and unknown.json()["errorCode"] == 404
+    deleted = await client.delete(ORG_PATH, headers=headers)
+    assert deleted.status_code == 405 and deleted.json()["errorCode"] == 405
+    assert "DELETE" in deleted.json()["message"]
+    bad = await client.get(ORG_PATH, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and set(bad.json()) == {"message", "errorCode"}
