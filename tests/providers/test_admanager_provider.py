@@ -6,6 +6,7 @@ import json
 import logging
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
 from reconciler.errors import VendorError
@@ -332,3 +333,80 @@ async def test_a_server_capping_range_below_page_size_still_yields_every_user(ve
     starts = sorted(parse_qs(e["query"])["startIndex"][0] for e in simulator.request_log()
                     if e["path"] == "/RestAPI/SearchUser")
     assert starts == ["1", "3", "5"]
+
+
+def filed_requests(simulator) -> list[dict]:
+    return list(simulator.state["requests"].values())
+
+
+async def test_a_lost_answer_finds_the_filed_request_instead_of_filing_again(
+        provider, simulator, vendor_http):
+    state = await provider.read(DESIRED)
+    (action,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")], state)
+    simulator.set_faults(Faults(drop_response_rate=1.0, only_changes=True))
+    outcome = await provider.execute(action)
+    (request,) = filed_requests(simulator)
+    assert outcome.status is OutcomeStatus.PENDING
+    assert outcome.vendor_request_id == str(request["requestId"]), "the one filed, found again"
+    assert "answer lost" in outcome.message
+    simulator.set_faults(Faults())
+    (resolution,) = await provider.resolve_pending([PendingRequest(action, "7501")])
+    assert resolution.status == "pending"
+    assert len(filed_requests(simulator)) == 1
+
+
+async def test_a_connection_dropped_before_filing_fails_so_the_next_plan_files_it(
+        provider, simulator):
+    state = await provider.read(DESIRED)
+    (action,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")], state)
+    simulator.set_faults(Faults(drop_connection_rate=1.0, only_changes=True))
+    outcome = await provider.execute(action)
+    assert outcome.status is OutcomeStatus.FAILED and "was not filed" in outcome.message
+    assert filed_requests(simulator) == []
+    simulator.set_faults(Faults())
+    assert await provider.confirm(action) is False, "nothing to wait for: plan it again"
+
+
+async def test_without_a_request_search_a_lost_answer_is_left_to_confirm(simulator, vendor_http):
+    provider = make_provider(simulator, vendor_http, requests_path=None)
+    state = await provider.read(DESIRED)
+    (action,) = provider.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")], state)
+    simulator.set_faults(Faults(drop_response_rate=1.0, only_changes=True))
+    with pytest.raises(VendorError) as raised:
+        await provider.execute(action)
+    assert raised.value.code == "transport"
+    simulator.set_faults(Faults())
+    assert await provider.confirm(action) is None, "filed or not: truly unknowable here"
+
+
+async def test_search_user_failures_name_the_status_and_message_never_none(provider, simulator):
+    simulator.set_faults(Faults(error_rates={503: 1.0}))
+    with pytest.raises(VendorError) as raised:
+        await provider.read(DESIRED)
+    assert "HTTP 503" in str(raised.value) and "None" not in str(raised.value)
+
+
+async def test_a_server_without_count_is_paged_until_a_short_page(simulator, vendor_http):
+    """Some servers answer neither `count` nor `Count` (filtered searches)."""
+
+    class NoCount(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+            body = json.loads(response.content)
+            if isinstance(body, dict):
+                body.pop("count", None)
+            return httpx.Response(response.status_code, json=body)
+
+    http = vendor_http(simulator)
+    http.client._transport = NoCount(http.client._transport)
+    provider = ADManagerProvider(ADManagerConnection(auth_token_env="ADM_TOKEN", page_size=2),
+                                 http, Secrets(environ={"ADM_TOKEN": TOKEN}))
+    state = await provider.read(DESIRED)
+    assert {g.subject.id for g in state.grants} == {"john", "mary", "raj", "contractor-7"}
