@@ -1,41 +1,56 @@
 """Simulator of the Commvault Command Center REST API (client licenses).
 
-Written from Commvault's API pages and what the official SDK (cvpysdk) sends and
-expects, never from reconciler's provider. Rules enforced:
-- `POST /Login` takes `username` and a base64 `password`; a wrong one answers
-  HTTP 200 with `{"errList": [{"errorCode", "errLogMessage"}]}`, the shape cvpysdk reads;
-- every other call needs a token: a login token (`Authtoken: QSDK ...`), or an API
-  access token as a bearer token (`Authorization: Bearer ...`, or `Authtoken: Bearer ...`
-  as cvpysdk sends it); anything else is HTTP 401;
-- `GET /Client`, `GET /Client/{id}/License`, `GET /Agent?clientId=` for reads;
-- `POST /Client/License/Release` releases the listed licenses, or all of a client's
-  with `isClientLevelOperation: true` (or, as cvpysdk sends it, one entry without a
-  `licenseName`); `POST /Client/License/Reconfigure` re-consumes every license the
-  client's installed agents need, all or nothing, capacity permitting;
+Written from Commvault's API reference (api.commvault.com, documentation.commvault.com)
+and from what the official SDK, cvpysdk, sends and reads; never from reconciler's
+provider. cvpysdk runs against it unmodified. Rules enforced:
+- paths are matched case-insensitively under `/commandcenter/api` or `/webconsole/api`,
+  as the vendor's web server does; `GET <base>/` answers 200 (cvpysdk's service check);
+- `POST /Login` takes `username` and a base64 `password`; a wrong one answers HTTP 200
+  with `{"errList": [{"errorCode", "errLogMessage"}]}`, the shape cvpysdk reads;
+- every other call needs `Authtoken`: a login session (`QSDK ...`) or an API access
+  token (`QSDK <token>` as cvpysdk sends a bare token, or `Bearer <token>`); anything
+  else is HTTP 401. An expired session can be renewed once with `POST /RenewLoginToken`
+  (cvpysdk sends that with the expired token), and ends with `POST /Logout`;
+- `POST /Client/License/Release` (release-license reference): `clientEntity.clientId`,
+  and `licensesInfo[]` with `platformType` and `license.appType` are required;
+  `isClientLevelOperation` defaults to false; when true, appType must be 0 and every
+  license of that platform type is released; otherwise each entry names one consumed
+  license (name, platformType, appType, and licenseType when given, must all agree);
+- `POST /Client/License/Reconfigure` re-consumes every license the client's installed
+  agents need, all or nothing, capacity permitting;
 - failures of those calls, and reads of an unknown client, are HTTP 200 with a non-zero
-  `errorCode` (as the vendor does; cvpysdk checks the body, not the status).
-The error codes other than 0 are the sandbox's own; docs/providers/commvault.md lists them.
+  `errorCode` (as the vendor does; cvpysdk checks the body, not the status); unknown
+  paths are 404 and wrong methods 405, both `{"errorCode", "errorMessage"}`.
+The non-zero error codes are the sandbox's own; docs/providers/commvault.md lists them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler.sandbox.base import Simulator
 
 PREFIX = "/commandcenter/api"
+PREFIXES = re.compile(r"^/(?:commandcenter|webconsole)/api(?=/|$)", re.IGNORECASE)
+ERR_ACCESS_DENIED = 5
 ERR_CLIENT_NOT_FOUND = 2
 ERR_NOT_CONSUMED = 3
 ERR_LICENSE_MISMATCH = 4
 ERR_NO_LICENSE_AVAILABLE = 5
 ERR_BAD_REQUEST = 6
+ERR_MEDIA_AGENT_FIRST = 7
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+Handler = Callable[[Request, re.Match[str]], Awaitable[Response]]
 
 
 class CommvaultError(Exception):
@@ -45,8 +60,8 @@ class CommvaultError(Exception):
         super().__init__(message)
 
 
-def _result(code: int = 0, message: str = "") -> Response:
-    return JSONResponse({"errorCode": code, "errorMessage": message})
+def _result(code: int = 0, message: str = "", status: int = 200) -> Response:
+    return JSONResponse({"errorCode": code, "errorMessage": message}, status_code=status)
 
 
 class CommvaultSimulator(Simulator):
@@ -56,7 +71,7 @@ class CommvaultSimulator(Simulator):
     environment: ClassVar[dict[str, str]] = {
         "username_env": "admin",
         "password_env": "sandbox-commvault-password",
-        "token_env": "sandbox-commvault-token",  # an access token: sent as a bearer token
+        "token_env": "sandbox-commvault-token",  # an API access token
     }
 
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
@@ -70,35 +85,74 @@ class CommvaultSimulator(Simulator):
             }
             for client in seed.get("clients", [])
         }
-        return {"clients": clients, "sessions": []}
+        # session token -> user name; `expired` sessions may still be renewed once.
+        return {"clients": clients, "sessions": {}, "expired": {}}
+
+    # ---- routing ---------------------------------------------------------------------
+    def _table(self) -> list[tuple[str, re.Pattern[str], Handler, bool]]:
+        """(method, path pattern after the prefix, handler, needs a token)."""
+        def route(method: str, pattern: str, handler: Handler,
+                  authed: bool = True) -> tuple[str, re.Pattern[str], Handler, bool]:
+            return method, re.compile(f"^{pattern}$", re.IGNORECASE), handler, authed
+
+        return [
+            route("GET", r"/?", self.service, authed=False),
+            route("POST", r"/Login", self.login, authed=False),
+            route("POST", r"/RenewLoginToken", self.renew, authed=False),
+            route("POST", r"/Logout", self.logout),
+            route("POST", r"/WhoAmI", self.who_am_i),
+            route("GET", r"/Client", self.list_clients),
+            route("GET", r"/VSAClientAndClientGroupList", self.vsa_nodes),
+            route("GET", r"/Client/(?P<id>\d+)", self.client),
+            route("GET", r"/Client/(?P<id>\d+)/License", self.client_licenses),
+            route("GET", r"/Agent", self.list_agents),
+            route("POST", r"/Client/License/Release", self.release),
+            route("POST", r"/Client/License/Reconfigure", self.reconfigure),
+        ]
 
     def routes(self) -> list[BaseRoute]:
-        return [
-            Route(f"{PREFIX}/Login", self.login, methods=["POST"]),
-            Route(f"{PREFIX}/Client", self._authed(self.list_clients), methods=["GET"]),
-            Route(f"{PREFIX}/Client/{{clientId:int}}/License",
-                  self._authed(self.client_licenses), methods=["GET"]),
-            Route(f"{PREFIX}/Agent", self._authed(self.list_agents), methods=["GET"]),
-            Route(f"{PREFIX}/Client/License/Release", self._authed(self.release),
-                  methods=["POST"]),
-            Route(f"{PREFIX}/Client/License/Reconfigure", self._authed(self.reconfigure),
-                  methods=["POST"]),
-        ]
+        table = self._table()
+
+        async def dispatch(request: Request) -> Response:
+            prefix = PREFIXES.match(request.url.path)
+            if prefix is None:
+                return _result(404, f"No such resource: {request.url.path}", 404)
+            rest = request.url.path[prefix.end():]
+            matches = [(m, entry) for entry in table if (m := entry[1].match(rest))]
+            chosen = [(m, e) for m, e in matches if e[0] == request.method]
+            if not chosen:
+                if matches:
+                    return _result(405, f"Method {request.method} is not allowed for "
+                                        f"{request.url.path}", 405)
+                return _result(404, f"No such resource: {request.url.path}", 404)
+            found, (_, _, handler, authed) = chosen[0]
+            if authed and self._user_of(request) is None:
+                return _result(ERR_ACCESS_DENIED, "Access denied", 401)
+            try:
+                return await handler(request, found)
+            except CommvaultError as error:
+                return _result(error.code, error.message)
+
+        return [Route("/{path:path}", dispatch, methods=ALL_METHODS)]
 
     def admin_routes(self) -> list[BaseRoute]:
         async def expire(_: Request) -> Response:
-            """Sandbox-only: every login token stops working (as after a session timeout)."""
+            """Sandbox-only: every session stops working (as after a session timeout);
+            each can still be renewed once, as the vendor's RenewLoginToken allows."""
+            self.state["expired"].update(self.state["sessions"])
             self.state["sessions"].clear()
+            self.save()
             return JSONResponse({"expired": True})
 
         return [Route("/_sandbox/expire-tokens", expire, methods=["POST"])]
 
-    # ---- auth ----------------------------------------------------------------------
-    async def login(self, request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+    # ---- auth --------------------------------------------------------------------------
+    async def service(self, _: Request, __: re.Match[str]) -> Response:
+        """The web service's root: cvpysdk's `_is_valid_service` needs a 200 here."""
+        return JSONResponse({"service": "commandcenter", "status": "running"})
+
+    async def login(self, request: Request, _: re.Match[str]) -> Response:
+        body = await self._body_or_none(request)
         users: dict[str, str] = self.seed.get("users", {})
         if not isinstance(body, dict) or not body.get("username") or not body.get("password"):
             return self._login_error("Username and password are required")
@@ -108,53 +162,79 @@ class CommvaultSimulator(Simulator):
             return self._login_error("Invalid Username or Password")
         if users.get(str(body["username"])) != password:
             return self._login_error("Invalid Username or Password")
-        token = f"QSDK {secrets.token_hex(16)}"
-        self.state["sessions"].append(token)
+        token = self._new_session(str(body["username"]))
         return JSONResponse({"token": token, "userName": body["username"],
                              "aliasName": "1", "userGUID": "sandbox"})
+
+    async def renew(self, request: Request, _: re.Match[str]) -> Response:
+        """`{"sessionId": <token>, "deviceId"}` → a new token; the old one stops working."""
+        body = await self._body_or_none(request)
+        old = body.get("sessionId") if isinstance(body, dict) else None
+        user = None
+        if isinstance(old, str):
+            user = self.state["sessions"].pop(old, None) or self.state["expired"].pop(old, None)
+        if user is None:
+            return JSONResponse({"error": {"errorCode": ERR_ACCESS_DENIED,
+                                           "errLogMessage": "Session is not valid for renewal"}})
+        return JSONResponse({"token": self._new_session(str(user))})
+
+    async def logout(self, request: Request, _: re.Match[str]) -> Response:
+        self.state["sessions"].pop(request.headers.get("Authtoken", ""), None)
+        return PlainTextResponse("User logged out")
+
+    async def who_am_i(self, request: Request, _: re.Match[str]) -> Response:
+        user = self._user_of(request)
+        return JSONResponse({"user": {"userName": user, "userId": 1}})
+
+    def _new_session(self, user: str) -> str:
+        token = f"QSDK {secrets.token_hex(16)}"
+        self.state["sessions"][token] = user
+        return token
 
     @staticmethod
     def _login_error(message: str) -> Response:
         return JSONResponse({"errList": [{"errorCode": 5, "errLogMessage": message}]})
 
-    def _token_valid(self, request: Request) -> bool:
-        """A login session in `Authtoken`, or an access token as a bearer token."""
+    def _user_of(self, request: Request) -> str | None:
+        """Whose session or access token `Authtoken` carries (None: not valid)."""
         authtoken = request.headers.get("Authtoken", "")
-        if authtoken.startswith("QSDK "):
-            return authtoken in self.state["sessions"]
-        bearer = authtoken or request.headers.get("Authorization", "")
-        if not bearer.startswith("Bearer "):
-            return False
-        return bearer.removeprefix("Bearer ") in self.seed.get("api_tokens", [])
-
-    def _authed(self, handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            if not self._token_valid(request):
-                return JSONResponse(
-                    {"errorCode": 401, "errorMessage": "Access denied: invalid or expired token"},
-                    status_code=401)
-            try:
-                return await handler(request)  # type: ignore[no-any-return]
-            except CommvaultError as error:
-                return _result(error.code, error.message)
-
-        return endpoint
+        if authtoken in self.state["sessions"]:
+            return str(self.state["sessions"][authtoken])
+        for prefix in ("QSDK ", "Bearer "):
+            if authtoken.startswith(prefix):
+                token = authtoken.removeprefix(prefix)
+                if token in self.seed.get("api_tokens", []):
+                    return "admin"
+        return None
 
     # ---- reads -------------------------------------------------------------------------
-    async def list_clients(self, _: Request) -> Response:
-        rows = [
-            {"client": {"clientEntity": {"clientId": c["id"], "clientName": c["name"],
-                                         "hostName": c["host"]}}}
-            for c in sorted(self.state["clients"].values(), key=lambda c: c["id"])
-        ]
+    def _entity(self, client: dict[str, Any]) -> dict[str, Any]:
+        return {"clientId": client["id"], "clientName": client["name"],
+                "hostName": client["host"], "displayName": client["name"],
+                "_type_": 3, "clientGUID": f"sandbox-{client['id']:08d}"}
+
+    async def list_clients(self, _: Request, __: re.Match[str]) -> Response:
+        rows = [{"client": {"clientEntity": self._entity(c)}}
+                for c in sorted(self.state["clients"].values(), key=lambda c: c["id"])]
         return JSONResponse({"clientProperties": rows})
 
-    async def client_licenses(self, request: Request) -> Response:
-        client = self._client(request.path_params["clientId"])
+    async def vsa_nodes(self, _: Request, __: re.Match[str]) -> Response:
+        rows = [{"clientId": c["id"], "clientName": c["name"], "displayName": c["name"],
+                 "hostName": c["host"]}
+                for c in sorted(self.state["clients"].values(), key=lambda c: c["id"])
+                if "Virtual Server" in c["agents"]]
+        return JSONResponse({"clients": rows})
+
+    async def client(self, _: Request, found: re.Match[str]) -> Response:
+        client = self._client(int(found["id"]))
+        return JSONResponse({"clientProperties": [client_properties(self._entity(client))]})
+
+    async def client_licenses(self, _: Request, found: re.Match[str]) -> Response:
+        client = self._client(int(found["id"]))
         return JSONResponse({"licensesInfo": [self._license_info(name)
                                               for name in client["consumed"]]})
 
-    async def list_agents(self, request: Request) -> Response:
+    async def list_agents(self, request: Request, _: re.Match[str]) -> Response:
         raw = request.query_params.get("clientId", "")
         if not raw.isdigit():
             raise CommvaultError(ERR_BAD_REQUEST, "clientId is required")
@@ -168,23 +248,27 @@ class CommvaultSimulator(Simulator):
         ]})
 
     # ---- changes -------------------------------------------------------------------------
-    async def release(self, request: Request) -> Response:
+    async def release(self, request: Request, _: re.Match[str]) -> Response:
         body = await self._body(request)
         entity = body.get("clientEntity")
         if not isinstance(entity, dict) or not isinstance(entity.get("clientId"), int):
             raise CommvaultError(ERR_BAD_REQUEST, "clientEntity.clientId (integer) is required")
-        client = self._client(entity["clientId"])
-        if body.get("isClientLevelOperation") is True:
-            client["consumed"] = []
-            return _result()
         infos = body.get("licensesInfo")
         if not isinstance(infos, list) or not infos:
-            raise CommvaultError(ERR_BAD_REQUEST, "licensesInfo is required unless "
-                                                  "isClientLevelOperation is true")
-        if all(isinstance(i, dict) and isinstance(i.get("license"), dict)
-               and i["license"].get("licenseName") is None for i in infos):
-            client["consumed"] = []  # cvpysdk's release_license() without a name: all
-            return _result()
+            raise CommvaultError(ERR_BAD_REQUEST, "licensesInfo is required")
+        for info in infos:
+            license_ = info.get("license") if isinstance(info, dict) else None
+            if not isinstance(license_, dict) or not isinstance(info.get("platformType"), int) \
+                    or not isinstance(license_.get("appType"), int):
+                raise CommvaultError(ERR_BAD_REQUEST, "licensesInfo[].platformType and "
+                                                      "licensesInfo[].license.appType are "
+                                                      "required integers")
+        client = self._client(entity["clientId"])
+        level = body.get("isClientLevelOperation", False)
+        if not isinstance(level, bool):
+            raise CommvaultError(ERR_BAD_REQUEST, "isClientLevelOperation must be a boolean")
+        if level:
+            return self._release_client(client, infos)
         names = [self._match(info) for info in infos]
         for name in names:
             if name not in client["consumed"]:
@@ -193,7 +277,21 @@ class CommvaultSimulator(Simulator):
         client["consumed"] = [n for n in client["consumed"] if n not in names]
         return _result()
 
-    async def reconfigure(self, request: Request) -> Response:
+    def _release_client(self, client: dict[str, Any], infos: list[Any]) -> Response:
+        """Client level: every license of the named platform types (MediaAgent ones,
+        platformType 2, must be released before the client's own, as the reference says)."""
+        if any(info["license"]["appType"] != 0 for info in infos):
+            raise CommvaultError(ERR_BAD_REQUEST, "appType must be 0 when "
+                                                  "isClientLevelOperation is true")
+        platforms = {info["platformType"] for info in infos}
+        held = {name: self._license_info(name)["platformType"] for name in client["consumed"]}
+        if 2 not in platforms and 2 in held.values() and platforms - {2}:
+            raise CommvaultError(ERR_MEDIA_AGENT_FIRST, "Release the MediaAgent licenses of "
+                                                        f"client [{client['name']}] first")
+        client["consumed"] = sorted(n for n, p in held.items() if p not in platforms)
+        return _result()
+
+    async def reconfigure(self, request: Request, _: re.Match[str]) -> Response:
         body = await self._body(request)
         info = body.get("clientInfo")
         platforms = body.get("platformTypes")
@@ -222,11 +320,15 @@ class CommvaultSimulator(Simulator):
         return _result()
 
     # ---- helpers -------------------------------------------------------------------------
-    async def _body(self, request: Request) -> dict[str, Any]:
+    @staticmethod
+    async def _body_or_none(request: Request) -> Any:
         try:
-            body = await request.json()
+            return await request.json()
         except ValueError:
-            raise CommvaultError(ERR_BAD_REQUEST, "request body is not valid JSON") from None
+            return None
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        body = await self._body_or_none(request)
         if not isinstance(body, dict):
             raise CommvaultError(ERR_BAD_REQUEST, "request body must be a JSON object")
         return body
@@ -244,15 +346,45 @@ class CommvaultSimulator(Simulator):
                 "license": {"licenseType": entry["licenseType"], "appType": entry["appType"],
                             "licenseName": name}}
 
-    def _match(self, info: Any) -> str:
-        """The catalogue name of a licensesInfo entry; every field must agree."""
-        license_ = info.get("license") if isinstance(info, dict) else None
-        if not isinstance(license_, dict):
-            raise CommvaultError(ERR_BAD_REQUEST, "licensesInfo[].license is required")
+    def _match(self, info: dict[str, Any]) -> str:
+        """The catalogue name of an agent-level entry: name, platformType and appType must
+        agree, and licenseType too when the request gives it (the template omits it)."""
+        license_ = info["license"]
         name = license_.get("licenseName")
         catalogue: dict[str, dict[str, Any]] = self.seed.get("licenses", {})
-        if name not in catalogue or self._license_info(name) != {
-            "platformType": info.get("platformType"), "license": license_}:
+        entry = catalogue.get(name) if isinstance(name, str) else None
+        if entry is None or entry["platformType"] != info["platformType"] \
+                or entry["appType"] != license_["appType"] \
+                or license_.get("licenseType", entry["licenseType"]) != entry["licenseType"]:
             raise CommvaultError(ERR_LICENSE_MISMATCH, f"Unknown license {license_!r} "
-                                                       f"(platformType {info.get('platformType')})")
+                                                       f"(platformType {info['platformType']})")
         return str(name)
+
+
+def client_properties(entity: dict[str, Any]) -> dict[str, Any]:
+    """`GET /Client/{id}` → `clientProperties[0]`: the fields the client-properties page
+    lists and cvpysdk's `Client` reads when it is created (OS, CVD port, time zone,
+    version, activity control). Values are a plain Windows file server's."""
+    return {
+        "client": {
+            "clientEntity": entity,
+            "osInfo": {"Type": "Windows", "SubType": "Server",
+                       "OsDisplayInfo": {"ProcessorType": "WinX64",
+                                         "OSName": "Windows Server 2022 Datacenter"}},
+            "cvdPort": 8400,
+            "TimeZone": {"TimeZoneName": "(UTC) Coordinated Universal Time"},
+            "versionInfo": {"version": "ServicePack:36.0", "GalaxyRelease": {
+                "ReleaseString": "11.36"}},
+            "installDirectory": "C:\\Program Files\\Commvault\\ContentStore",
+        },
+        "clientProps": {
+            "activityControl": {"EnableDataRecovery": True, "EnableDataManagement": True,
+                                "EnableOnlineContentIndex": False},
+            "clientActivityControl": {"activityControlOptions": [
+                {"activityType": 1, "enableActivityType": True},
+                {"activityType": 2, "enableActivityType": True},
+                {"activityType": 16, "enableActivityType": True},
+            ]},
+            "EnableSnapBackups": False,
+        },
+    }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 import yaml
 
 from tests.e2e.conftest import changing, copy_example, request_log
@@ -14,7 +16,8 @@ def test_dry_run_shows_the_seed_release_request_and_sends_nothing(workspace, cli
     dry = cli("apply", desired, "--sandbox", "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "POST http://commvault.sandbox/commandcenter/api/Client/License/Release" in dry.output
-    assert json.dumps({"clientEntity": {"clientId": 5}, "licensesInfo": [{"license": {
+    assert json.dumps({"clientEntity": {"clientId": 5}, "isClientLevelOperation": False,
+                       "licensesInfo": [{"license": {
         "appType": 81, "licenseName": "SQL Server", "licenseType": 30}, "platformType": 1}]},
         sort_keys=True) in dry.output
     assert changing(request_log(workspace, "commvault")) == [
@@ -76,3 +79,31 @@ def test_reapply_peak_over_capacity_is_refused_before_any_change(workspace, cli)
     assert "re-applying licenses on mail-01 needs 3 seats of 'SQL Server'" in refused.output
     assert all(e["method"] == "GET" or e["path"].endswith("/Login")
                for e in request_log(workspace, "commvault"))
+
+
+HOSTILE_CLIENT_NAMES = ["a/b", "..", "fs-01?x=1", "fs-01#frag", "fs%2D01", "fs 01", "fs-01\u00e9"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_CLIENT_NAMES)
+def test_hostile_client_name_is_refused_with_file_line_and_reaches_no_url(workspace, cli, name):
+    # Client names never go into a URL (calls carry the numeric clientId), so a hostile
+    # name can only name a client that does not exist: refused at validate (the loader's
+    # id rules) or at plan (check), with file:line, before any change.
+    desired = copy_example(workspace, "commvault.yaml")
+    path = desired / "commvault.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["providers"]["commvault"]["subjects"] = [
+        {"client": name, "licenses": ["Server File System"]}]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    lines = path.read_text().splitlines()
+    first = next(i for i, text in enumerate(lines, 1) if "client:" in text)
+    validated = cli("validate", str(desired))
+    result = validated if validated.exit_code != 0 else cli("plan", str(desired), "--sandbox")
+    assert result.exit_code == 1, result.output
+    where = re.search(r"commvault\.yaml:(\d+): ", result.output)
+    assert where is not None, result.output
+    assert first <= int(where.group(1)) <= len(lines), "the subject's own lines"
+    log = request_log(workspace, "commvault")
+    assert [e for e in changing(log) if not e["path"].endswith("/Login")] == []
+    paths = {e["path"] for e in log} | {e["query"] for e in log}
+    assert not any(name in text or name.replace(" ", "%20") in text for text in paths)

@@ -133,10 +133,14 @@ async def test_release_one_of_three_licenses_previews_the_seed_request(
     assert (action.verb, action.pool, action.frees) == ("release", "SQL Server", True)
     assert action.request.method == "POST"
     assert action.request.url == f"{BASE}/Client/License/Release"
-    assert action.request.body == {"licensesInfo": [{"platformType": 1, "license": {
-        "licenseType": 30, "appType": 81, "licenseName": "SQL Server"}}],
+    assert action.request.body == {"isClientLevelOperation": False, "licensesInfo": [
+        {"platformType": 1, "license": {
+            "licenseType": 30, "appType": 81, "licenseName": "SQL Server"}}],
         "clientEntity": {"clientId": 5}}
-    assert shape(action.request.body) == shape(SEED_RELEASE_SAMPLE)
+    assert action.call.body == action.request.body
+    assert action.call.path == ("Client", "License", "Release")
+    seed_part = {k: v for k, v in action.request.body.items() if k != "isClientLevelOperation"}
+    assert shape(seed_part) == shape(SEED_RELEASE_SAMPLE)
     assert await apply(provider, planned, tmp_path) == {action.id: OutcomeStatus.SUCCEEDED}
     assert held(simulator, 5) == {"Server File System", "Virtual Server"}
     sent = [e["body"] for e in simulator.request_log() if e["path"].endswith("/Release")]
@@ -172,23 +176,23 @@ async def test_reapply_then_release_reaches_a_mixed_target(provider, simulator, 
     assert (await plan(provider, desired)).actions == (), "a second plan changes nothing"
 
 
-async def test_release_of_a_license_no_client_held_reads_its_types_after_the_reapply(
+async def test_release_of_a_license_no_client_held_is_named_by_its_agents_app_type(
         provider, simulator, tmp_path):
-    # Nobody consumes Exchange Mailbox at plan time, so its licenseType/appType are unknown
-    # until mail-01's re-apply has consumed it.
+    # Nobody consumes Exchange Mailbox at plan time, so no read shows its licenseType:
+    # the release names it by platformType and the Exchange agent's applicationId (the
+    # reference's appType), built at plan time and sent exactly as previewed.
     desired = declare({"mail-01": ["Server File System", "SQL Server"],
                        "vsa-01": ["Server File System", "Virtual Server"]})
     planned = await plan(provider, desired)
     release_again = planned.actions[-1]
     assert (release_again.verb, release_again.license) == ("release", "Exchange Mailbox")
-    assert release_again.request.body["licensesInfo"][0]["license"]["licenseType"] is None
-    assert "read from the client after the re-apply" in release_again.reason
+    assert release_again.request.body["licensesInfo"] == [
+        {"platformType": 1, "license": {"appType": 137, "licenseName": "Exchange Mailbox"}}]
     outcomes = await apply(provider, planned, tmp_path)
     assert set(outcomes.values()) == {OutcomeStatus.SUCCEEDED}, outcomes
     assert held(simulator, 6) == {"Server File System", "SQL Server"}
     sent = [e["body"] for e in simulator.request_log() if e["path"].endswith("/Release")][-1]
-    assert sent["licensesInfo"] == [{"platformType": 1, "license": {
-        "licenseType": 40, "appType": 137, "licenseName": "Exchange Mailbox"}}]
+    assert sent == release_again.request.body
     assert (await plan(provider, desired)).actions == ()
 
 
@@ -249,7 +253,11 @@ async def test_client_that_should_hold_nothing_gets_a_client_level_release(
         provider, simulator, tmp_path):
     planned = await plan(provider, declare({"old-fs-09": []}))
     (action,) = planned.actions
-    assert action.request.body == {"isClientLevelOperation": True, "clientEntity": {"clientId": 7}}
+    assert action.request.body == {
+        "isClientLevelOperation": True,
+        "licensesInfo": [{"platformType": 1, "license": {
+            "licenseType": 0, "appType": 0, "licenseName": None}}],
+        "clientEntity": {"clientId": 7}}, "cvpysdk's release_license() shape; appType 0"
     assert "client-level release" in action.reason
     assert set((await apply(provider, planned, tmp_path)).values()) == {OutcomeStatus.SUCCEEDED}
     assert held(simulator, 7) == set()
@@ -298,7 +306,7 @@ async def test_expired_session_logs_in_again_once(provider, simulator, tmp_path)
     assert len(logins) == 2
 
 
-async def test_access_token_is_sent_as_a_bearer_authtoken(simulator, vendor_http):
+async def test_bare_access_token_is_sent_as_qsdk_like_cvpysdk_does(simulator, vendor_http):
     provider = make_provider(simulator, vendor_http, username_env=None, password_env=None,
                              token_env="CV_TOKEN")
     state = await provider.read(declare({"fs-01": ["Server File System"]}).providers[
@@ -306,7 +314,7 @@ async def test_access_token_is_sent_as_a_bearer_authtoken(simulator, vendor_http
     assert state.grants
     log = simulator.request_log()
     assert not any(e["path"].endswith("/Login") for e in log)
-    assert {e["headers"]["authtoken"] for e in log} == {"Bearer sandbox-commvault-token"}
+    assert {e["headers"]["authtoken"] for e in log} == {"QSDK sandbox-commvault-token"}
 
 
 async def test_wrong_password_is_a_clear_error_without_the_password(simulator, vendor_http):

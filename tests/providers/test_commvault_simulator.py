@@ -45,8 +45,11 @@ async def test_calls_need_a_valid_authtoken(client):
     bare = {"Authtoken": "sandbox-commvault-token"}
     assert (await client.get("/Client", headers=bare)).status_code == 401, \
         "an access token is a bearer token"
-    bearer = {"Authorization": "Bearer sandbox-commvault-token"}
-    assert (await client.get("/Client", headers=bearer)).status_code == 200
+    qsdk = {"Authtoken": "QSDK sandbox-commvault-token"}
+    assert (await client.get("/Client", headers=qsdk)).status_code == 200, \
+        "cvpysdk sends a bare token as QSDK <token>"
+    other_header = {"Authorization": "Bearer sandbox-commvault-token"}
+    assert (await client.get("/Client", headers=other_header)).status_code == 401
     login = await client.post("/Login", json={"mode": 4, "username": "admin",
                                               "password": password("sandbox-commvault-password")})
     session = {"Authtoken": login.json()["token"]}
@@ -78,7 +81,8 @@ async def test_release_must_name_the_license_exactly(client):
 
 
 async def test_reconfigure_reconsumes_every_agent_license_or_nothing(client):
-    release_all = {"isClientLevelOperation": True, "clientEntity": {"clientId": 5}}
+    release_all = {"isClientLevelOperation": True, "clientEntity": {"clientId": 5},
+                   "licensesInfo": [{"platformType": 1, "license": {"appType": 0}}]}
     assert (await client.post("/Client/License/Release", json=release_all,
                               headers=TOKEN)).json()["errorCode"] == 0
     held = await client.get("/Client/5/License", headers=TOKEN)
@@ -131,7 +135,7 @@ async def test_license_read_of_an_unknown_client_is_an_error_code_in_a_200(clien
 
 
 async def test_release_without_a_license_name_releases_all_as_cvpysdk_sends_it(client):
-    body = {"licensesInfo": [{"platformType": 1, "license": {
+    body = {"isClientLevelOperation": True, "licensesInfo": [{"platformType": 1, "license": {
         "licenseType": 0, "appType": 0, "licenseName": None}}], "clientEntity": {"clientId": 4}}
     answer = await client.post("/Client/License/Release", json=body, headers=TOKEN)
     assert answer.json() == {"errorCode": 0, "errorMessage": ""}
