@@ -9,11 +9,15 @@ Written from ADManager's REST API pages, never from reconciler's provider:
   message and no requestId;
 - a request changes nothing when created: it waits for approval (a sandbox-only
   endpoint, or `auto_approve_after_s` in the seed), then executes, capacity permitting;
-- `GET /RestAPI/SearchUser` pages users with `range`/`startIndex` (both mandatory),
-  with the licence column the admin configured; its `status` is 'SUCCESS' (the
-  SearchUser page's word), unlike the workflow calls' "1";
-- `GET /RestAPI/WorkflowRequestStatus?requestId=` (inferred: no public page shows
-  it) tells pending / executed / rejected.
+- `GET|POST /RestAPI/SearchUser` pages users with `range`/`startIndex` (both
+  mandatory), with the licence column the admin configured; like real servers it
+  answers `{"UsersList": [...], "count": n}` with a lower-case `count` and no
+  `status` (the page says `Count` and 'SUCCESS'; ManageEngine's Zendesk app reads
+  `response.count`);
+- `GET /RestAPI/WorkflowRequestStatus?requestId=` and
+  `GET /RestAPI/WorkflowRequests?searchText=` (inferred: no public page shows them)
+  tell pending / executed / rejected;
+- unknown paths (404) and wrong methods (405) answer `{"status": "0", "statusMessage"}`.
 
 Sandbox-only: `POST /_sandbox/workflow/{id}/approve` and `.../reject`.
 """
