@@ -10,6 +10,7 @@ import yaml
 
 from reconciler.pipeline import load_desired
 from reconciler.sandbox.admanager import ADManagerSimulator
+from reconciler.sandbox.base import Faults
 from reconciler.sandbox.runtime import InProcessSandbox
 from reconciler.sandbox.serve import ServedSimulators, environment_for
 from tests.e2e.conftest import copy_example, request_log
@@ -146,3 +147,25 @@ def test_a_hostile_display_name_names_only_a_user_that_does_not_exist(workspace,
     assert "no user '../a/b?x=1#f %2D Zoë' in domain 'admp.local'" in refused.output
     paths = {e["path"] for e in request_log(workspace, "admanager")}
     assert paths == {"/RestAPI/SearchUser"} and created(workspace) == []
+
+
+def test_dropped_answers_converge_without_filing_twice(workspace, cli):
+    """Every create answer is lost on the wire: each request is found again by its
+    marker, so it is pending (never filed twice, never held in doubt forever)."""
+    desired = copy_example(workspace, "admanager.yaml")
+    simulator = ADManagerSimulator()
+    with ServedSimulators({"admanager": simulator}) as served:
+        env = environment_for(load_desired([str(desired)]), served.urls)
+        simulator.set_faults(Faults(drop_response_rate=1.0, only_changes=True))
+        first = cli("apply", str(desired), "--auto-approve", env=env)
+        simulator.set_faults(Faults())
+        assert first.exit_code == 0, first.output
+        assert len(simulator.state["requests"]) == 5
+        again = cli("apply", str(desired), "--auto-approve", env=env)
+        assert again.exit_code == 0 and len(simulator.state["requests"]) == 5
+        for request_id in list(simulator.state["requests"]):  # the approver acts
+            approved = httpx.post(f"{served.urls['admanager']}/_sandbox/workflow/"
+                                  f"{request_id}/approve")
+            assert approved.status_code == 200, approved.text
+        done = cli("plan", str(desired), "--detailed-exitcode", env=env)
+        assert done.exit_code == 0, done.output
