@@ -1,0 +1,178 @@
+"""LicenseSpring contract: the vendor's documented shapes judge provider and simulator alike.
+
+Fixtures (tests/fixtures/vendors/licensespring/, each naming its source) are fed to the
+provider's parser over `httpx.MockTransport` (no simulator involved), and the same
+requests are sent to the simulator, whose answers must have the documented shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.http import VendorHttp
+from reconciler.model import Limits, ProviderDesired
+from reconciler.providers.licensespring import (
+    LicenseSpringConnection,
+    LicenseSpringProvider,
+    describe,
+    signed_headers,
+)
+from reconciler.sandbox.licensespring import LicenseSpringSimulator
+from reconciler.secrets import Secrets
+from tests.conftest import sandbox_client
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "licensespring"
+SANDBOX_KEYS = {"K": "sandbox-licensespring-api-key", "S": "sandbox-licensespring-shared-key",
+                "M": "sandbox-licensespring-management-key"}
+MANAGEMENT = {"Authorization": "Api-Key sandbox-licensespring-management-key"}
+
+
+def fixture(name: str) -> dict[str, Any]:
+    loaded = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    assert loaded["source"], f"{name} names no source"
+    return loaded  # type: ignore[no-any-return]
+
+
+def shape(value: Any) -> Any:
+    """Keys and JSON types, recursively (lists by their first item); null fits anything."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return None if value is None else type(value).__name__
+
+
+def assert_fits(actual: Any, documented: Any, keys: set[str] | None = None,
+                where: str = "$") -> None:
+    """`actual` has the documented keys (or the chosen `keys`) with the documented types."""
+    if isinstance(documented, dict):
+        assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r}"
+        for key in sorted(keys if keys is not None else set(documented)):
+            assert key in actual, f"{where}: missing '{key}'"
+            assert_fits(actual[key], documented[key], None, f"{where}.{key}")
+    elif isinstance(documented, list):
+        assert isinstance(actual, list), f"{where}: expected a list"
+        if documented and actual:
+            assert_fits(actual[0], documented[0], None, f"{where}[0]")
+    elif documented is not None and actual is not None:
+        assert shape(actual) == shape(documented), f"{where}: {actual!r} vs {documented!r}"
+
+
+# ---- the provider reads the documented responses -----------------------------------------
+def documented_vendor(request: httpx.Request) -> httpx.Response:
+    """Answers exactly the documented pages; the one device is pointed at the documented
+    user-based license (the two pages document different licenses)."""
+    licenses = fixture("management_licenses.json")["page"]
+    if request.url.path == "/api/v1/licenses/":
+        return httpx.Response(200, json=licenses)
+    if request.url.path == "/api/v1/devices/":
+        page = fixture("management_devices.json")["page"]
+        device = {**page["results"][0], "license": licenses["results"][0]["id"]}
+        return httpx.Response(200, json={**page, "results": [device]})
+    return httpx.Response(404, json={"detail": "Not found."})
+
+
+async def test_the_provider_parses_the_documented_management_pages():
+    async with httpx.AsyncClient(base_url="https://api.licensespring.example",
+                                 transport=httpx.MockTransport(documented_vendor)) as client:
+        provider = LicenseSpringProvider(
+            LicenseSpringConnection(api_key_env="K", shared_key_env="S",
+                                    management_key_env="M"),
+            VendorHttp(client, Limits(rate_limit=1000)), Secrets(environ=SANDBOX_KEYS))
+        state = await provider.read(ProviderDesired(provider="licensespring"))
+    documented_device = fixture("management_devices.json")["page"]["results"][0]
+    assert [(g.license, g.subject.id) for g in state.grants] == [
+        ("cloudapp/example@email.com", documented_device["hardware_id"])]
+    pools = {p.id: (p.capacity, p.used) for p in state.pools}
+    # The tagged `email|uss1` is read as the plain `true_email`; unlimited → no capacity.
+    assert pools == {"cloudapp/example@email.com": (3, 1), "H62K-C35N-BS2J-VZ13": (None, 0)}
+
+
+@pytest.mark.parametrize("name", ["device_not_found", "unknown_product", "signature_mismatch",
+                                  "invalid_api_key"])
+def test_documented_errors_are_described_with_status_code_and_message(name):
+    documented = fixture("errors.json")[name]
+    response = httpx.Response(documented["status"], json=documented["body"])
+    body = documented["body"]
+    assert describe(response) == f"{body['code']}: {body['message']} (HTTP {documented['status']})"
+
+
+# ---- the simulator takes the documented requests and answers the documented shapes -------
+@pytest.fixture
+async def simulator_client():
+    async with sandbox_client(LicenseSpringSimulator()) as opened:
+        yield opened
+
+
+def signed() -> dict[str, str]:
+    return signed_headers(SANDBOX_KEYS["K"], SANDBOX_KEYS["S"])
+
+
+@pytest.mark.parametrize("case", ["key_based", "user_based"])
+async def test_the_simulator_takes_the_documented_deactivation(simulator_client, case):
+    documented = fixture("deactivate_license.json")[case]
+    request = documented["request"]
+    answer = await simulator_client.request(request["method"], request["path"],
+                                            json=request["body"], headers=signed())
+    assert (answer.status_code, answer.text) == (documented["response"]["status"],
+                                                 documented["response"]["text"])
+
+
+@pytest.mark.parametrize(("name", "body", "headers"), [
+    ("device_not_found", {"hardware_id": "ghost", "product": "acmecad",
+                          "license_key": "ACAD-7H2K-99QX-4M1P"}, None),
+    ("unknown_product", {"hardware_id": "x", "product": "nope", "license_key": "k"}, None),
+    ("signature_mismatch", {}, signed_headers(SANDBOX_KEYS["K"], "wrong")),
+    ("invalid_api_key", {}, signed_headers("unknown", SANDBOX_KEYS["S"])),
+])
+async def test_simulator_errors_have_the_documented_code_and_shape(simulator_client, name, body,
+                                                                   headers):
+    documented = fixture("errors.json")[name]
+    answer = await simulator_client.post("/api/v4/deactivate_license", json=body,
+                                         headers=headers or signed())
+    assert answer.status_code == documented["status"]
+    assert shape(answer.json()) == shape(documented["body"])  # exactly these keys
+    assert answer.json()["code"] == documented["body"]["code"]
+
+
+# The fields the provider reads from a license row and a device row.
+LICENSE_FIELDS = {"id", "license_key", "product", "license_users", "max_activations",
+                  "allow_unlimited_activations", "enabled", "validity_period", "start_date"}
+DEVICE_FIELDS = {"id", "hardware_id", "device_active", "license", "time_activated",
+                 "time_deactivated", "blacklisted"}
+
+
+async def test_simulator_license_pages_have_the_documented_shape(simulator_client):
+    documented = fixture("management_licenses.json")["page"]
+    answer = await simulator_client.get("/api/v1/licenses/", headers=MANAGEMENT)
+    page = answer.json()
+    assert_fits(page, documented, {"count", "next", "previous"})
+    rows = page["results"]
+    user_based = next(r for r in rows if r["license_users"])
+    key_based = next(r for r in rows if r["license_key"])
+    assert_fits(user_based, documented["results"][0], LICENSE_FIELDS - {"product",
+                                                                        "license_users"})
+    assert_fits(key_based, documented["results"][1], LICENSE_FIELDS - {"product",
+                                                                       "license_users"})
+    assert_fits(user_based["product"], documented["results"][0]["product"], {"short_code"})
+    assert_fits(user_based["license_users"][0],
+                documented["results"][0]["license_users"][0], {"id", "email", "true_email"})
+    user = user_based["license_users"][0]
+    assert user["email"].split("|")[0] == user["true_email"], "email is tagged, as documented"
+
+
+async def test_simulator_device_pages_have_the_documented_shape(simulator_client):
+    documented = fixture("management_devices.json")["page"]
+    answer = await simulator_client.get("/api/v1/devices/", headers=MANAGEMENT)
+    page = answer.json()
+    assert_fits(page, documented, {"count", "next", "previous"})
+    assert_fits(page["results"][0], documented["results"][0], DEVICE_FIELDS)
