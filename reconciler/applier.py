@@ -2,7 +2,12 @@
 
 Guarantees:
 - the journal row announcing a call is on disk before the call is sent, and a
-  second row records its outcome, so a crash leaves a visible "in doubt" entry;
+  second row records its outcome, so a crash leaves a visible "in doubt" entry.
+  The announcing row is written by the HTTP layer's hook (`http.announcing`) once
+  the call holds a connection slot and a rate-limit token, so after a crash at
+  most `concurrency` actions per provider are in doubt, not every action that was
+  merely queued. An action that fails before its call leaves gets no "started"
+  row, only its "finished" one;
 - a failed action does not stop independent ones; its dependants are skipped;
 - a call whose response was lost is not re-sent unless its provider marked it
   repeatable (the HTTP layer retries those); otherwise the provider is asked
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from reconciler.errors import VendorError
+from reconciler.http import announcing, not_announcing
 from reconciler.journal import GroupCommit, Journal
 from reconciler.model import Action, Outcome, OutcomeStatus, Plan
 from reconciler.providers.base import Provider
@@ -98,12 +104,32 @@ async def _run_respecting_dependencies(
 
 
 async def execute_one(action: Action, provider: Provider, journal: GroupCommit) -> Outcome:
-    """Journal, send, journal. Never raises for a vendor failure: it becomes an outcome."""
-    await journal.started(action)
-    try:
-        outcome = await provider.execute(action)
-    except VendorError as error:
-        settled = await _after_lost_call(action, provider, error)
+    """Journal, send, journal. Never raises for a vendor failure: it becomes an outcome.
+
+    "started" is journaled by the HTTP layer just before the action's call leaves
+    (see the module docstring); when the provider fails before that, nothing was
+    sent and a transport error needs no `confirm`.
+    """
+
+    async def announce() -> None:
+        await journal.started(action)
+
+    with announcing(action.call, announce) as announcement:
+        try:
+            outcome: Outcome | None = await provider.execute(action)
+            error: VendorError | None = None
+        except VendorError as caught:
+            outcome, error = None, caught
+    if error is not None:
+        if not announcement.fired:
+            outcome = Outcome(
+                status=OutcomeStatus.FAILED,
+                message=f"not sent: {REDACTOR.text(str(error))}; the next plan retries",
+            )
+            await journal.finished(action, outcome)
+            return outcome
+        with not_announcing():
+            settled = await _after_lost_call(action, provider, error)
         if settled is None:
             return Outcome(
                 status=OutcomeStatus.FAILED,
@@ -111,6 +137,7 @@ async def execute_one(action: Action, provider: Provider, journal: GroupCommit) 
                 "left in doubt for the next plan to check",
             )
         outcome = settled
+    assert outcome is not None
     await journal.finished(action, outcome)
     return outcome
 

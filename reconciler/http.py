@@ -4,10 +4,17 @@ Every provider talks to its vendor through a `VendorHttp`, which wraps an
 `httpx.AsyncClient` handed in from outside (real network, or a sandbox app through
 `httpx.ASGITransport`), so nothing here opens a socket on its own.
 
-Retries: 429, 5xx, timeouts and dropped connections are retried with exponential
-backoff and jitter, honouring `Retry-After`, but only for calls the provider marks
-`repeatable`. A non-repeatable call (one that could do its work twice) is sent
-once; its provider decides how to find out whether it happened.
+Retries are bounded by time, not by a count of 429s: a throttled call waits as
+long as `Retry-After` says, within a per-call budget (`Limits.retry_budget`,
+60 s by default). 5xx, timeouts and dropped connections are retried with
+exponential backoff and jitter, but only for calls the provider marks
+`repeatable`; a non-repeatable call (one that could do its work twice) is sent
+once and its provider decides how to find out whether it happened. The rate limit
+adapts to the vendor's 429s (`reconciler.throttle`), so a vendor limit below the
+configured rate slows the client down instead of failing calls.
+
+Sending is also where the journal's "started" row is written (`announcing`): only
+when a request has its slot and its token and is about to leave.
 """
 
 from __future__ import annotations
@@ -15,32 +22,27 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
 
 from reconciler.errors import VendorError
 from reconciler.model import Call, Limits, RequestPreview
 from reconciler.secrets import REDACTOR, Redactor
+from reconciler.throttle import AdaptiveRate
 
 log = logging.getLogger("reconciler.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-MAX_RETRY_AFTER = 60.0
 
 
 def url_path(call: Call) -> str:
@@ -67,7 +69,9 @@ def to_request(
     query: Mapping[str, str] | None = None,
 ) -> httpx.Request:
     """The httpx request for a call, with the provider's auth headers/query added."""
-    params = [*call.query, *(query or {}).items()]
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        *call.query, *(query or {}).items()
+    ]
     return client.build_request(
         call.method,
         httpx.URL(path=url_path(call)),
@@ -78,51 +82,160 @@ def to_request(
     )
 
 
-class RetryableResponse(Exception):
-    """Raised inside the retry loop for a response worth trying again."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        super().__init__(f"HTTP {response.status_code}")
-
-
 @dataclass
 class RetryPolicy:
+    """How hard one call keeps trying; the defaults come from `Limits`.
+
+    `max_elapsed` is the budget in seconds spent on the call's behalf: time on the
+    wire and waits between attempts, not time queued behind this client's own other
+    calls (a call retried at the back of a 10,000-action apply must not lose its
+    budget to the queue). `attempts` caps only the attempts that reached the vendor
+    and failed (5xx, timeouts, dropped connections): a 429 did nothing and the
+    vendor said when to come back, so 429s are bounded by the time budget alone.
+    """
+
     attempts: int = 6
-    max_elapsed: float = 120.0
+    max_elapsed: float = 60.0
     initial_wait: float = 0.2
     max_wait: float = 10.0
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Parses `Retry-After` as seconds or an HTTP date; None when absent or unusable."""
+    """Parses `Retry-After` as seconds or an HTTP date; None when absent or unusable.
+
+    Not capped: a wait longer than the retry budget makes the call give up at once
+    (with the vendor's figure in the error) instead of coming back too early.
+    """
     header = response.headers.get("Retry-After")
     if not header:
         return None
     try:
-        return min(max(float(header), 0.0), MAX_RETRY_AFTER)
+        seconds = float(header)
     except ValueError:
-        pass
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+_MESSAGE_KEYS = ("message", "error_description", "statusMessage", "errorMessage", "error",
+                 "detail", "title", "errorString")
+
+
+def describe(response: httpx.Response) -> str:
+    """`HTTP 429 Too Many Requests: <the vendor's message>`, for any vendor's error body.
+
+    Never empty and never `None`: when the body holds no recognisable message the
+    status line alone is the description. Providers with a richer error format
+    describe it themselves and may fall back to this.
+    """
+    status = f"HTTP {response.status_code}"
+    if response.reason_phrase:
+        status += f" {response.reason_phrase}"
+    body = json_object(response)
+    for key in _MESSAGE_KEYS:
+        value = body.get(key)
+        if isinstance(value, dict):
+            value = value.get("message") or value.get("code")
+        if isinstance(value, str | int) and str(value).strip():
+            return f"{status}: {value}"
+    if not body:
+        text = response.text.strip() if response.content else ""
+        if text and len(text) <= 200 and not text.startswith("<"):
+            return f"{status}: {text}"
+    return status
+
+
+@dataclass
+class Announcement:
+    """The applier's hook for one action: awaited once, just before its call is sent.
+
+    The journal's "started" row must be durable before a vendor-changing call leaves,
+    but written no earlier than needed: a row written while the action still waits
+    for a connection slot or a rate-limit token would leave it "in doubt" after a
+    crash although it was never sent. So the HTTP layer, which knows when a request
+    really goes out, awaits the hook after the slot and the token are granted.
+
+    Which sends announce: `call` itself (providers send `action.call` as is), and,
+    as a safety net, any vendor-changing request (not GET) made on the action's
+    behalf, e.g. a login POST: announcing early is harmless, sending a change with
+    no durable row is not. Read-only GETs (lookups, token checks) never announce.
+    """
+
+    call: Call
+    hook: Callable[[], Awaitable[None]]
+    _done: asyncio.Future[None] | None = None
+
+    @property
+    def fired(self) -> bool:
+        """True once the hook ran: the call may have reached the vendor."""
+        return self._done is not None and self._done.done() and self._done.exception() is None
+
+    def covers(self, call: Call) -> bool:
+        return call is self.call or call.method != "GET" or call == self.call
+
+    async def before_send(self, call: Call) -> None:
+        if not self.covers(call):
+            return
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+            try:
+                await self.hook()
+            except BaseException as error:
+                self._done.set_exception(error)
+                self._done.exception()  # retrieved here; later senders re-raise it
+                raise
+            self._done.set_result(None)
+            return
+        await asyncio.shield(self._done)
+
+
+ANNOUNCE: ContextVar[Announcement | None] = ContextVar("reconciler_announce", default=None)
+"""Set by the applier in each action's task; read by `VendorHttp` before each send."""
+
+
+@contextmanager
+def announcing(call: Call, hook: Callable[[], Awaitable[None]]) -> Iterator[Announcement]:
+    """Within this block, sending `call` (or any change) first awaits `hook`, once."""
+    announcement = Announcement(call, hook)
+    token = ANNOUNCE.set(announcement)
     try:
-        when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+        yield announcement
+    finally:
+        ANNOUNCE.reset(token)
 
 
-def _is_retryable(error: BaseException) -> bool:
-    return isinstance(error, RetryableResponse | httpx.TimeoutException | httpx.TransportError)
+@contextmanager
+def not_announcing() -> Iterator[None]:
+    """Sends made here belong to no action (e.g. a `confirm` lookup after a lost call)."""
+    token = ANNOUNCE.set(None)
+    try:
+        yield
+    finally:
+        ANNOUNCE.reset(token)
 
 
-def _never_reached_vendor(error: BaseException) -> bool:
+@dataclass
+class _Attempt:
+    response: httpx.Response | None = None
+    error: httpx.HTTPError | None = None
+    wire: float = 0.0
+    """Seconds from the send to the answer (or the error): what counts against the budget."""
+
+
+def _never_reached_vendor(error: httpx.HTTPError) -> bool:
     """True when the vendor certainly did not act: safe to resend even a one-shot call."""
-    if isinstance(error, RetryableResponse):
-        return error.response.status_code == 429
     return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 class VendorHttp:
-    """One vendor's HTTP client with its limits applied."""
+    """One vendor's HTTP client with its limits applied.
+
+    `retries` (total retries), `throttled` (429s seen) and `waits` (every wait
+    between attempts) are counters for tests and benchmark figures.
+    """
 
     def __init__(
         self,
@@ -135,16 +248,20 @@ class VendorHttp:
         limits = limits or Limits()
         retry = retry or RetryPolicy(
             attempts=limits.retries,
+            max_elapsed=limits.retry_budget,
             initial_wait=limits.backoff_initial,
             max_wait=limits.backoff_max,
         )
         self.client = client
-        self._limiter = AsyncLimiter(max_rate=max(limits.rate_limit, 0.001), time_period=1.0)
+        self.rate = AdaptiveRate(limits.rate_limit)
         self._concurrency = asyncio.Semaphore(max(limits.concurrency, 1))
         self._retry = retry
         self.waits: list[float] = []
         self._redactor = redactor
         self.retries = 0
+        self.throttled = 0
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """How waits between attempts are slept (tests observe them instead)."""
 
     def preview(self, call: Call) -> RequestPreview:
         """The call as a reviewer sees it: full URL, body, every secret masked."""
@@ -167,65 +284,111 @@ class VendorHttp:
         """Sends one call; retries transient failures only when `repeatable`.
 
         `headers` and `query` carry the provider's credentials: they are added here,
-        never stored in the call. Raises VendorError (message redacted) when the call
-        could not be completed. The caller interprets non-transient statuses itself.
+        never stored in the call. A 429 is retried for every call (the vendor did
+        nothing), after `Retry-After` when given, until the time budget is spent;
+        then VendorError(code="throttled") names the status and the vendor's message.
+        5xx and timeouts are retried only when `repeatable`; when those retries run
+        out the last response is returned and the caller interprets it. A transport
+        failure that is not retried raises VendorError(code="transport").
         """
-        should_retry = _is_retryable if repeatable else _never_reached_vendor
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, RetryableResponse):
-                hinted = retry_after_seconds(error.response)
-                if hinted is not None:
-                    self.waits.append(hinted)
-                    return hinted
-            backoff = wait_random_exponential(
-                multiplier=self._retry.initial_wait, max=self._retry.max_wait
-            )
-            waited = float(backoff(state))
-            self.waits.append(waited)
-            return waited
-
-        def before_sleep(state: RetryCallState) -> None:
+        policy = self._retry
+        spent = 0.0
+        failures = 0
+        tries = 0
+        while True:
+            request = to_request(self.client, call, headers=headers, query=query)
+            attempt = await self._send_once(call, request)
+            tries += 1
+            spent += attempt.wire
+            response, error = attempt.response, attempt.error
+            hint: float | None = None
+            if response is not None:
+                if response.status_code == 429:
+                    hint = retry_after_seconds(response)
+                elif repeatable and response.status_code in RETRY_STATUSES:
+                    failures += 1
+                else:
+                    return response
+            else:
+                assert error is not None
+                if not (repeatable or _never_reached_vendor(error)):
+                    raise self._transport_error(call, error)
+                failures += 1
+            wait = hint if hint is not None else self._backoff(tries)
+            reason = describe(response) if response is not None else _error_text(error)
+            why = None
+            if failures >= policy.attempts:
+                why = f"{failures} failed attempts, the limit (limits.retries)"
+            elif spent + wait > policy.max_elapsed and hint is not None:
+                why = f"Retry-After {wait:.1f} s is beyond the retry budget of " \
+                    f"{policy.max_elapsed:g} s"
+            elif spent + wait > policy.max_elapsed:
+                why = f"the retry budget of {policy.max_elapsed:g} s is spent"
+            if why is not None:
+                return self._give_up(call, response, error, f"{reason} ({tries} attempts "
+                                     f"in {spent:.1f} s; {why})")
             self.retries += 1
-            error = state.outcome.exception() if state.outcome else None
-            log.info(
-                "retrying %s %s after %s",
-                call.method,
-                self._redactor.text(url_path(call)),
-                self._redactor.text(str(error)),
-            )
+            self.waits.append(wait)
+            log.info("retrying %s %s in %.2f s after %s", call.method,
+                     self._redactor.text(url_path(call)), wait, self._redactor.text(reason))
+            await self.sleep(wait)
+            spent += wait
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._retry.attempts)
-            | stop_after_delay(self._retry.max_elapsed),
-            wait=wait,
-            retry=retry_if_exception(should_retry),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    request = to_request(self.client, call, headers=headers, query=query)
-                    return await self._send_once(request, repeatable=repeatable)
-        except RetryableResponse as error:
-            return error.response
-        except httpx.HTTPError as error:
-            kind = type(error).__name__
-            raise VendorError(
-                self._redactor.text(f"{call.method} {url_path(call)}: {kind}: {error}"),
-                code="transport",
-            ) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
+    def _backoff(self, tries: int) -> float:
+        """Full jitter: uniform in [0, min(max_wait, initial_wait * 2^(tries-1))]."""
+        ceiling = min(self._retry.max_wait, self._retry.initial_wait * 2 ** min(tries - 1, 30))
+        return random.uniform(0.0, ceiling) if ceiling > 0 else 0.0
 
-    async def _send_once(self, request: httpx.Request, *, repeatable: bool) -> httpx.Response:
+    def _give_up(
+        self,
+        call: Call,
+        response: httpx.Response | None,
+        error: httpx.HTTPError | None,
+        summary: str,
+    ) -> httpx.Response:
+        """429s out of time raise; other statuses go back to the provider to interpret."""
+        where = f"{call.method} {url_path(call)}"
+        log.warning("giving up on %s: %s", self._redactor.text(where), self._redactor.text(summary))
+        if response is not None and response.status_code == 429:
+            raise VendorError(self._redactor.text(f"{where}: {summary}"), code="throttled",
+                              status=429)
+        if response is not None:
+            return response
+        assert error is not None
+        return_text = summary.removeprefix(_error_text(error))
+        raise self._transport_error(call, error, return_text)
+
+    def _transport_error(self, call: Call, error: httpx.HTTPError, after: str = "") -> VendorError:
+        message = f"{call.method} {url_path(call)}: {_error_text(error)}{after}"
+        return VendorError(self._redactor.text(message), code="transport")
+
+    async def _send_once(self, call: Call, request: httpx.Request) -> _Attempt:
+        """One attempt: a concurrency slot, a rate token, the announcement, the send."""
         async with self._concurrency:
-            await self._limiter.acquire()
-            response = await self.client.send(request)
-        if response.status_code == 429 or (repeatable and response.status_code in RETRY_STATUSES):
-            raise RetryableResponse(response)
-        return response
+            ticket = await self.rate.acquire()
+            announcement = ANNOUNCE.get()
+            if announcement is not None:
+                await announcement.before_send(call)
+            sent = time.monotonic()
+            try:
+                response = await self.client.send(request)
+            except httpx.HTTPError as error:
+                return _Attempt(error=error, wire=time.monotonic() - sent)
+        wire = time.monotonic() - sent
+        if response.status_code == 429:
+            self.throttled += 1
+            self.rate.throttled(ticket, retry_after_seconds(response))
+        elif response.status_code < 500:
+            self.rate.succeeded()
+        return _Attempt(response=response, wire=wire)
+
+
+def _error_text(error: httpx.HTTPError | None) -> str:
+    """`ReadTimeout: ...`: the exception's kind always, its text when it has one."""
+    if error is None:
+        return "no response"
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
@@ -239,6 +402,25 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a vendor's base URL, or None when it can.
+
+    Checked before any client is made, so a typo in an environment variable is a
+    configuration error naming the YAML setting, not a traceback from deep in httpx.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as error:
+        return f"is not a valid URL ({error})"
+    if parsed.scheme not in {"http", "https"}:
+        return "must start with http:// or https://"
+    if not parsed.host:
+        return "has no host"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return f"has an invalid port ({parsed.port})"
+    return None
 
 
 def new_client(

@@ -78,13 +78,49 @@ class PoolSettings(Strict):
 
 
 class LimitsSpec(Strict):
-    max_removals: int | None = Field(default=None, ge=0, description="Refuse bigger plans")
-    rate_limit: float | None = Field(default=None, gt=0, description="Calls per second")
-    concurrency: int | None = Field(default=None, ge=1, description="Calls in flight")
-    timeout: float | None = Field(default=None, gt=0, description="Seconds to wait for a call")
-    retries: int | None = Field(default=None, ge=1, le=20, description="Attempts per call")
-    backoff_initial: float | None = Field(default=None, ge=0, description="First retry wait (s)")
-    backoff_max: float | None = Field(default=None, ge=0, description="Longest retry wait (s)")
+    """How hard reconciler may push one vendor. Bounds keep a typo from becoming a
+    client that never sends (a rate of 1e-9/s) or floods (concurrency 10^6); types
+    are strict so `rate_limit: yes` is an error, not 1 call per second."""
+
+    max_removals: int | None = Field(
+        default=None, ge=0, strict=True, description="Refuse bigger plans"
+    )
+    rate_limit: float | None = Field(
+        default=None, ge=0.01, le=100_000, strict=True, allow_inf_nan=False,
+        description="Calls per second (fractions allowed: 0.5 is one call every 2 s); "
+        "lowered automatically while the vendor answers 429",
+    )
+    concurrency: int | None = Field(
+        default=None, ge=1, le=256, strict=True, description="Calls in flight"
+    )
+    timeout: float | None = Field(
+        default=None, gt=0, le=3600, strict=True, allow_inf_nan=False,
+        description="Seconds to wait for a call",
+    )
+    retries: int | None = Field(
+        default=None, ge=1, le=20, strict=True,
+        description="Failed attempts (5xx, timeouts, dropped connections) per call; "
+        "429s count against retry_budget only",
+    )
+    retry_budget: float | None = Field(
+        default=None, gt=0, le=3600, strict=True, allow_inf_nan=False,
+        description="Seconds one call may spend retrying, Retry-After waits included",
+    )
+    backoff_initial: float | None = Field(
+        default=None, ge=0, le=600, strict=True, allow_inf_nan=False,
+        description="First retry wait (s)",
+    )
+    backoff_max: float | None = Field(
+        default=None, ge=0, le=3600, strict=True, allow_inf_nan=False,
+        description="Longest retry wait (s)",
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> LimitsSpec:
+        first, longest = self.backoff_initial, self.backoff_max
+        if first is not None and longest is not None and first > longest:
+            raise ValueError(f"backoff_initial ({first}) is longer than backoff_max ({longest})")
+        return self
 
 
 class ProviderBlock(Strict):
