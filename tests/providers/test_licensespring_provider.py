@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from reconciler.errors import VendorError
 from reconciler.http import VendorHttp, new_client
 from reconciler.model import (
     Action,
@@ -319,3 +320,28 @@ async def test_a_wrong_user_password_fails_with_status_and_vendor_message(simula
     assert "None" not in outcome.message and "not-danas" not in outcome.message
     assert await provider.confirm(release) is False
     assert ("acmecloud/dana@acme.example", "dana-laptop") in await held(provider)
+
+
+async def test_confirm_looks_the_device_activation_up_for_key_based_licenses(provider):
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    assign, release = sorted(provider.actions([add("ws-new", VIZ), remove("ws-design-01", VIZ)],
+                                              state), key=lambda a: a.verb)
+    assert (assign.verb, release.verb) == ("assign", "release")
+    assert await provider.confirm(assign) is False and await provider.confirm(release) is False
+    assert (await provider.execute(assign)).status is OutcomeStatus.SUCCEEDED
+    assert await provider.confirm(assign) is True and await provider.confirm(release) is False
+    assert (await provider.execute(release)).status is OutcomeStatus.SUCCEEDED
+    assert await provider.confirm(release) is True
+    # Same hardware id on another license does not count as this activation.
+    (other,) = provider.actions([add("ws-design-01", "ACAD-EXPD-0000-0001")], state)
+    assert await provider.confirm(other) is False
+
+
+async def test_confirm_reports_a_failed_read_with_status_never_none(simulator, vendor_http):
+    provider = make(simulator, vendor_http, {**ENV, "M": "wrong-management-key"})
+    planner = LicenseSpringProvider(connection(), vendor_http(simulator), Secrets(environ=ENV))
+    state = await planner.read(ProviderDesired(provider="licensespring"))
+    (assign,) = planner.actions([add("ws-new", VIZ)], state)
+    with pytest.raises(VendorError) as failed:
+        await provider.confirm(assign)
+    assert "HTTP 401" in str(failed.value) and "None" not in str(failed.value)
