@@ -13,16 +13,35 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote
 
 from reconciler.errors import ConfigError, Problem
 from reconciler.model import Location
 
 MASK = "***"
-_MIN_SECRET_LENGTH = 4
+SHORT_SECRET = 4
+"""Secrets shorter than this are masked as whole tokens only (bounded by anything
+but a letter or digit): masking every "ab" inside longer words would garble the
+output while hiding nothing, and a secret that short never hides inside a word
+when it is printed on its own, in a URL, a header or a JSON string."""
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#@\"'<>]+)@")
+"""`scheme://user:password@` or `scheme://token@` in any URL, registered or not."""
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match.group("userinfo").partition(":")
+    kept = f"{user}:" if colon else ""
+    return f"{match.group('scheme')}{kept}{MASK}@"
 
 
 class Redactor:
-    """Replaces every registered secret value (and its URL-encoded form) with a mask."""
+    """Masks every registered secret value (and its URL-encoded forms), and the
+    userinfo of every URL, in text that leaves the process.
+
+    Any length is masked: values of `SHORT_SECRET` characters or more wherever they
+    appear, shorter ones where they stand as a token of their own.
+    """
 
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -30,16 +49,26 @@ class Redactor:
         self._lock = threading.Lock()
 
     def register(self, value: str) -> None:
-        if len(value) < _MIN_SECRET_LENGTH:
+        if not value:
             return
-        from urllib.parse import quote, quote_plus
-
         with self._lock:
             self._values.update({value, quote(value, safe=""), quote_plus(value)})
             ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._pattern = re.compile("|".join(_alternative(v) for v in ordered))
+
+    def register_url(self, url: str) -> None:
+        """Registers the password (or the lone token) in a URL's userinfo, if any."""
+        match = _USERINFO.match(url.strip())
+        if match is None:
+            return
+        user, colon, password = match.group("userinfo").partition(":")
+        secret = password if colon else user
+        for form in {secret, unquote(secret)}:
+            self.register(form)
 
     def text(self, value: str) -> str:
+        if "@" in value:
+            value = _USERINFO.sub(_mask_userinfo, value)
         pattern = self._pattern
         return value if pattern is None else pattern.sub(MASK, value)
 
@@ -52,6 +81,13 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+def _alternative(value: str) -> str:
+    escaped = re.escape(value)
+    if len(value) >= SHORT_SECRET:
+        return escaped
+    return f"(?<![A-Za-z0-9]){escaped}(?![A-Za-z0-9])"
 
 
 REDACTOR = Redactor()
