@@ -31,6 +31,7 @@ from reconciler.render.text import action_line, render_requests, render_text
 from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
 from reconciler.sealing import plan_digest
 from reconciler.secrets import REDACTOR, RedactingFilter
+from reconciler.targeting import parse_targets
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 T = TypeVar("T")
@@ -152,6 +153,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     return seconds
 
 
+target_option = click.option(
+    "--target",
+    "target_values",
+    multiple=True,
+    metavar="PROVIDER[/POOL]",
+    help="Limit reading and planning to this provider or pool (repeatable).",
+)
 lock_timeout_option = click.option(
     "--lock-timeout",
     callback=_duration,
@@ -198,6 +206,7 @@ def validate(paths: Sequence[str]) -> None:
 @removals_option
 @journal_option
 @lock_timeout_option
+@target_option
 @verbose_option
 def plan(
     paths: Sequence[str],
@@ -208,6 +217,7 @@ def plan(
     max_removals: int | None,
     journal_path: Path,
     lock_timeout: float,
+    target_values: Sequence[str],
     verbose: bool,
 ) -> None:
     """Reads current state, diffs it with the YAML, prints the ordered plan.
@@ -220,8 +230,9 @@ def plan(
     async def work() -> Plan:
         desired = load_desired(paths)
         with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
-            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
-                with _reading(desired):
+            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
+                               targets=parse_targets(target_values)) as session:
+                with _reading(session.desired):
                     return await session.plan(journal, max_removals=max_removals)
 
     result = _run(work)
@@ -251,6 +262,7 @@ def plan(
 @removals_option
 @journal_option
 @lock_timeout_option
+@target_option
 @verbose_option
 def apply(
     targets: Sequence[str],
@@ -261,6 +273,7 @@ def apply(
     max_removals: int | None,
     journal_path: Path,
     lock_timeout: float,
+    target_values: Sequence[str],
     verbose: bool,
 ) -> None:
     """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go.
@@ -279,12 +292,15 @@ def apply(
             digest = plan_digest(saved) if saved is not None else None
             if digest is not None:
                 _refuse_if_applied(journal.applied_at(digest))
-            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
+            # A saved plan keeps its own targets unless others are given (then they must match).
+            chosen_targets = target_values or (saved.targets if saved is not None else ())
+            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
+                               targets=parse_targets(chosen_targets)) as session:
                 if saved is not None:
-                    with _reading(desired, "rebuilding the plan to check it: reading"):
+                    with _reading(session.desired, "rebuilding the plan to check it: reading"):
                         chosen = await session.rebuild(saved, journal, max_removals=max_removals)
                 else:
-                    with _reading(desired):
+                    with _reading(session.desired):
                         chosen = await session.plan(journal, max_removals=max_removals)
                 if dry_run:
                     click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
@@ -352,9 +368,9 @@ def _settled(resolution: Resolution) -> None:
     click.echo(REDACTOR.text(line + action_line(resolution.request.action)), err=True)
 
 
-def _saved_plan(targets: Sequence[str]) -> Plan | None:
+def _saved_plan(targets: Sequence[str], *, required: bool = False) -> Plan | None:
     """A single JSON argument is a saved plan; anything else is desired-state paths."""
-    if len(targets) != 1 or not targets[0].endswith(".json"):
+    if not required and (len(targets) != 1 or not targets[0].endswith(".json")):
         return None
     path = Path(targets[0])
     try:
@@ -376,11 +392,27 @@ def _confirm_or_refuse() -> None:
 
 
 @main.command()
+@click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False))
+@output_option
+@verbose_option
+def show(planfile: Path, output: str, verbose: bool) -> None:
+    """Renders a saved plan (text, JSON or Markdown); contacts no vendor.
+
+    What it shows is what the file says; `apply PLANFILE` still rebuilds the plan and
+    refuses it unless the YAML and the vendors give the same.
+    """
+    saved = _saved_plan([str(planfile)], required=True)
+    assert saved is not None
+    _print_plan(saved, output, verbose)
+
+
+@main.command()
 @click.argument("paths", nargs=-1, required=True)
 @sandbox_option
 @output_option
 @journal_option
 @lock_timeout_option
+@target_option
 @verbose_option
 def drift(
     paths: Sequence[str],
@@ -388,6 +420,7 @@ def drift(
     output: str,
     journal_path: Path,
     lock_timeout: float,
+    target_values: Sequence[str],
     verbose: bool,
 ) -> None:
     """Scheduled check: exit 0 in sync, 2 drifted or held back (printed), 1 error."""
@@ -396,8 +429,9 @@ def drift(
     async def work() -> Plan:
         desired = load_desired(paths)
         with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
-            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
-                with _reading(desired):
+            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
+                               targets=parse_targets(target_values)) as session:
+                with _reading(session.desired):
                     return await session.plan(journal, max_removals=10**9)
 
     result = _run(work)

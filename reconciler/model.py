@@ -289,6 +289,10 @@ class Plan(Frozen):
     actions: tuple[Action, ...] = ()
     pending: tuple[PendingChange, ...] = ()
     notes: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    """`--target` values the plan was limited to (empty: the whole estate)."""
+    sandbox: bool = False
+    """Made against the built-in simulators: `apply` refuses to send it to real vendors."""
 
     @property
     def has_changes(self) -> bool:

@@ -35,6 +35,7 @@ from reconciler.providers.base import PendingRequest, Provider, Resolution
 from reconciler.sandbox.runtime import InProcessSandbox
 from reconciler.sealing import plan_differences, unknown_providers
 from reconciler.secrets import REDACTOR, Secrets
+from reconciler.targeting import Target, narrow_current, narrow_desired, pools_by_provider
 
 
 def provider_specs() -> dict[str, ProviderSpec]:
@@ -72,8 +73,14 @@ class Session:
         sandbox: InProcessSandbox | None = None,
         secrets: Secrets | None = None,
         on_read: Callable[[str, CurrentState, float], None] | None = None,
+        targets: Sequence[Target] = (),
     ) -> None:
-        self.desired = desired
+        self.targets = tuple(targets)
+        self.target_pools = {
+            name: pools for name, pools in pools_by_provider(self.targets).items()
+            if pools is not None
+        }
+        self.desired = narrow_desired(desired, self.targets)
         self.sandbox = sandbox
         self.secrets = secrets or Secrets()
         self.providers: dict[str, Provider] = {}
@@ -204,8 +211,11 @@ class Session:
         max_removals: int | None = None,
     ) -> Plan:
         recovery = await self.recover(journal)
-        currents = await self.read()
-        return build_plan(
+        currents = {
+            name: narrow_current(state, self.target_pools.get(name))
+            for name, state in (await self.read()).items()
+        }
+        plan = build_plan(
             self.desired,
             currents,
             makers={n: p.actions for n, p in self.providers.items()},
@@ -215,6 +225,10 @@ class Session:
             extra_pending=recovery.pending,
             notes=recovery.notes,
         )
+        return plan.model_copy(update={
+            "targets": tuple(str(t) for t in self.targets),
+            "sandbox": self.sandbox is not None,
+        })
 
     async def rebuild(
         self,
@@ -230,6 +244,16 @@ class Session:
         checks) runs again on the rebuilt plan, and only the rebuilt actions are ever
         sent: the saved file is compared, never executed.
         """
+        made_on = "the sandbox" if saved.sandbox else "real vendors"
+        if saved.sandbox != (self.sandbox is not None):
+            raise PlanMismatchError([f"the plan was made against {made_on}; apply it the same "
+                                     "way (with or without --sandbox)"])
+        targets = tuple(str(target) for target in self.targets)
+        if tuple(saved.targets) != targets:
+            raise PlanMismatchError([
+                f"the plan was made for --target {' '.join(saved.targets) or '(everything)'}, "
+                f"not {' '.join(targets) or '(everything)'}"
+            ])
         unknown = unknown_providers(saved, self.providers)
         if unknown:
             raise PlanMismatchError(

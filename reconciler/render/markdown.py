@@ -15,11 +15,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from reconciler.model import Action, PendingChange, Plan, PoolSummary
-from reconciler.render.text import HELD_BACK_ADVICE, SYMBOLS
+from reconciler.render.changes import action_changes, direction
+from reconciler.render.text import HELD_BACK_ADVICE
 from reconciler.secrets import REDACTOR
 
 VERBS = ("assign", "remove", "release", "allocate", "update")
-FREEING = frozenset({"remove", "release"})
 COMMENT_LIMIT = 60_000
 """GitHub refuses comments over 65,536 characters; leave room for a marker and a header."""
 POOL_ROWS = 60
@@ -130,7 +130,7 @@ def _sections(actions: Sequence[Action]) -> list[Section]:
         by_provider[action.provider].append(action)
     sections: list[Section] = []
     for provider, listed in sorted(by_provider.items()):
-        removals = sum(1 for a in listed if a.verb in FREEING)
+        removals = sum(1 for a in listed if direction(a) == "-")
         freeing = f", {_count(removals, 'removal')}" if removals else ""
         lines = [
             f"<details><summary><b>{_html(provider)}</b>: {_count(len(listed), 'action')}"
@@ -146,13 +146,9 @@ def _sections(actions: Sequence[Action]) -> list[Section]:
 
 
 def _action_line(action: Action) -> str:
-    quantity = ""
-    after = action.changes[0].after if action.changes else None
-    if after is not None and after.quantity is not None:
-        quantity = f" x{after.quantity}"
     return (
-        f"- `{SYMBOLS[action.verb]} {action.verb}` {_code(str(action.subject))} "
-        f"{_code(action.license)}{quantity} ({_inline(action.pool)}): "
+        f"- `{direction(action)} {action.verb}` {_code(str(action.subject))} "
+        f"{_code(action_changes(action))} ({_inline(action.pool)}): "
         f"{_inline(_clip(action.reason))}"
     )
 
@@ -198,7 +194,7 @@ def _fit(lines: list[str], share: int, actions: Sequence[Action]) -> tuple[list[
             break
         kept.append(line)
     hidden = actions[len(kept):]
-    removals = sum(1 for a in hidden if a.verb in FREEING)
+    removals = sum(1 for a in hidden if direction(a) == "-")
     more = f"- _… {len(hidden)} more {_plural(len(hidden), 'action')} not listed"
     more += f" ({removals} of them {_plural(removals, 'removal')})_" if removals else "_"
     return [*opening, *kept, more, *closing], len(hidden)

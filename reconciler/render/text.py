@@ -6,8 +6,7 @@ import json
 import unicodedata
 
 from reconciler.model import Action, Plan
-
-SYMBOLS = {"assign": "+", "allocate": "~", "update": "~", "remove": "-", "release": "-"}
+from reconciler.render.changes import action_changes, direction, tally
 
 HELD_BACK_ADVICE = (
     "Wait for the vendor (`reconciler apply --wait SECONDS` polls pending requests), or "
@@ -37,13 +36,11 @@ def _escape(char: str) -> str:
 
 
 def action_line(action: Action) -> str:
-    quantity = ""
-    after = action.changes[0].after if action.changes else None
-    if after is not None and after.quantity is not None:
-        quantity = f" x{after.quantity}"
+    """`- allocate uipath/acme  user:bob@acme.example  - RPADEVPRONU`: the call, then
+    the grant change it makes (before → after), whatever the vendor calls the verb."""
     return escape_controls(
-        f"{SYMBOLS[action.verb]} {action.verb:<8} {action.provider}/{action.pool}  "
-        f"{action.subject}  {action.license}{quantity}"
+        f"{direction(action)} {action.verb:<8} {action.provider}/{action.pool}  "
+        f"{action.subject}  {action_changes(action)}"
     )
 
 
@@ -77,16 +74,8 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
                     lines.append(f"       body: {json.dumps(action.request.body, sort_keys=True)}")
     for note in plan.notes:
         lines.append(f"  note: {note}")
-    counts = plan.summary.counts
     lines.append("")
-    lines.append(
-        "Plan: "
-        + ", ".join(
-            f"{counts.get(v, 0)} to {v}"
-            for v in ("assign", "remove", "release", "allocate", "update")
-        )
-        + "."
-    )
+    lines.append(tally(plan.actions).sentence(len(plan.actions)))
     summary = plan.summary
     lines.append(
         f"  {summary.in_sync} grant(s) already as declared; {summary.unmanaged} live grant(s) "

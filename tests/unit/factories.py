@@ -8,6 +8,7 @@ from typing import Any
 
 from reconciler.model import (
     Action,
+    Call,
     Change,
     ChangeKind,
     CurrentState,
@@ -109,6 +110,7 @@ def one_action_per_change(changes: Sequence[Change], state: CurrentState) -> lis
                     method="POST", url=f"https://acme.test/{g.pool}/{g.subject.id}"
                 ),
                 changes=(change,),
+                call=Call.to("POST", g.pool, g.subject.id),
             )
         )
     return made

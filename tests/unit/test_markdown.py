@@ -7,6 +7,7 @@ from pathlib import Path
 
 from reconciler.model import (
     Action,
+    Call,
     Change,
     ChangeKind,
     Grant,
@@ -36,7 +37,8 @@ def action(provider: str, verb: str, subject: str, license: str, reason: str, *,
     return Action(id=f"{provider}:{verb}:{subject}:{license}", verb=verb, provider=provider,
                   pool=pool or license, subject=Subject(kind=kind, id=subject), license=license,
                   phase=100, reason=reason, changes=changes,
-                  request=RequestPreview(method="POST", url="https://vendor.invalid/x"))
+                  request=RequestPreview(method="POST", url="https://vendor.invalid/x"),
+                  call=Call.to("POST", "x"))
 
 
 def pool(provider: str, name: str, before: int, after: int, capacity: int | None,
@@ -99,11 +101,16 @@ def test_every_removal_and_release_says_why():
     assert all(re.search(r"\): \S", line) for line in lines)
 
 
-def test_no_changes_still_shows_pending_and_notes():
+def test_held_back_changes_come_first_and_are_never_called_no_changes():
     plan = example_plan().model_copy(update={"actions": ()})
     text = render_markdown(plan)
-    assert "**No changes.**" in text and "| provider |" not in text
-    assert "Pending at the vendor" in text and "REQ-17" in text and "ops@acme.example" in text
+    assert "**No changes.**" not in text and "| provider |" not in text
+    assert "**No new changes**" in text
+    held = text.index("Held back")
+    assert held < text.index("No new changes") and "REQ-17" in text
+    assert "journal --resolve" in text and "ops@acme.example" in text
+    converged = plan.model_copy(update={"pending": ()})
+    assert "**No changes.**" in render_markdown(converged)
 
 
 def big_plan(actions: int, pools: int) -> Plan:
