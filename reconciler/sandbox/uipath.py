@@ -175,10 +175,12 @@ class UiPathSimulator(Simulator):
         if (not isinstance(body, dict) or body.get("TenancyName") != "Host"
                 or admins.get(str(body.get("UsernameOrEmailAddress"))) != body.get("Password")):
             return JSONResponse({"result": None, "targetUrl": None, "success": False, "error": {
-                "code": 0, "message": "Invalid user name or password", "details": None},
-                "unAuthorizedRequest": True}, status_code=400)
+                "code": 0, "message": "Invalid user name or password", "details": None,
+                "validationErrors": None}, "unAuthorizedRequest": False, "__abp": True},
+                status_code=400)
         return JSONResponse({"result": self._issue("host", []), "targetUrl": None,
-                             "success": True, "error": None, "unAuthorizedRequest": False})
+                             "success": True, "error": None, "unAuthorizedRequest": False,
+                             "__abp": True})
 
     async def client_token(self, request: Request) -> Response:
         form = {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}

@@ -60,7 +60,8 @@ def test_a_409_is_a_failed_action_recorded_in_the_journal(workspace, cli):
     sandbox.simulator("uipath").save()
     applied = cli("apply", "plan.json", "--sandbox")
     assert applied.exit_code == 1
-    assert "failed: ~ allocate uipath/host/RPADEVPRONU" in applied.output
+    [failed] = [line for line in applied.output.splitlines() if "failed:" in line]
+    assert "allocate uipath/host/RPADEVPRONU" in failed and "organization:acme" in failed
     assert "HTTP 409" in applied.output
     journal = cli("journal").output
     assert "finished failed    uipath:organization:acme:grow" in journal

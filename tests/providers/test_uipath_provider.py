@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from pathlib import Path
 
 import pytest
@@ -344,3 +345,57 @@ async def test_users_are_named_in_the_yaml_and_sent_by_id(tmp_path, connect, sim
                                    "useExternalLicense": False}
     assert (await provider.execute(action)).status is OutcomeStatus.SUCCEEDED
     assert (await plan_for(provider, desired)).actions == ()
+
+
+async def test_every_action_is_repeatable_and_sending_it_twice_ends_in_the_same_place(
+        tmp_path, connect, simulator):
+    desired = acme(tmp_path, org="{UNATT: 10, ATTUNU: 3, RPADEVPRONU: 6}", prod=8, dev=2,
+                   bob="[ATTUNU]", carol="[RPADEVPRONU]")
+    provider = connect(desired)
+    plan = await plan_for(provider, desired)
+    assert plan.actions and all(a.repeatable for a in plan.actions)
+    for action in plan.actions:
+        assert (await provider.execute(action)).status is OutcomeStatus.SUCCEEDED
+        once = copy.deepcopy(simulator.state)
+        assert (await provider.execute(action)).status is OutcomeStatus.SUCCEEDED
+        assert simulator.state == once, f"{action.id} sent twice changed nothing more"
+    assert (await plan_for(provider, desired)).actions == ()
+
+
+async def test_confirm_answers_from_a_fresh_read_before_and_after_the_call(
+        tmp_path, connect, simulator):
+    desired = acme(tmp_path, org="{UNATT: 10, ATTUNU: 3, RPADEVPRONU: 6}", prod=8, dev=2,
+                   bob="[ATTUNU]", carol="[RPADEVPRONU]", group="[RPADEVPRONU, ATTUNU]")
+    provider = connect(desired)
+    plan = await plan_for(provider, desired)
+    kinds = {a.subject.kind for a in plan.actions}
+    assert kinds == {"organization", "tenant", "group", "user"}
+    for action in plan.actions:
+        assert await provider.confirm(action) is False, f"{action.id} not sent yet"
+        assert (await provider.execute(action)).status is OutcomeStatus.SUCCEEDED
+        assert await provider.confirm(action) is True, f"{action.id} visible"
+    reads = [e for e in simulator.request_log() if e["method"] == "GET"]
+    assert all(e["status"] == 200 for e in reads)
+
+
+async def test_confirm_says_false_when_someone_changed_the_subject_since(
+        tmp_path, connect, simulator):
+    desired = acme(tmp_path, carol="[RPADEVPRONU]")
+    provider = connect(desired)
+    [action] = (await plan_for(provider, desired)).actions
+    assert (await provider.execute(action)).status is OutcomeStatus.SUCCEEDED
+    simulator.state["organizations"]["6b0c7f55-0000-4000-8000-000000000001"]["users"][
+        "carol@acme.example"] = []
+    assert await provider.confirm(action) is False
+
+
+async def test_a_refusal_names_the_status_and_the_vendors_message(tmp_path, connect, simulator):
+    desired = acme(tmp_path, carol="[RPADEVPRONU]")
+    provider = connect(desired)
+    [action] = (await plan_for(provider, desired)).actions
+    del simulator.state["organizations"]["6b0c7f55-0000-4000-8000-000000000001"]["users"][
+        "carol@acme.example"]
+    outcome = await provider.execute(action)
+    assert outcome.status is OutcomeStatus.FAILED
+    assert "HTTP 404: User carol@acme.example not found" in outcome.message
+    assert "None" not in outcome.message

@@ -1,0 +1,198 @@
+"""UiPath contract: provider and simulator both held to the vendor's published pages.
+
+Each fixture in tests/fixtures/vendors/uipath/ is transcribed from a public UiPath page
+(its `source`). The provider's parsers read the documented responses, its calls equal
+the documented requests, and the simulator accepts the documented requests and answers
+in the documented shapes. Neither side is checked against the other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.http import url_path
+from reconciler.model import RequestPreview
+from reconciler.providers.uipath import UiPathConnection, calls, facts
+from reconciler.providers.uipath.auth import _token, describe
+from reconciler.sandbox.uipath import UiPathSimulator
+from tests.conftest import sandbox_client
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "uipath"
+CONNECTION = UiPathConnection(host_username_env="U", host_password_env="P",
+                              client_id_env="C", client_secret_env="S")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    loaded = json.loads((FIXTURES / name).read_text())
+    assert loaded["source"].startswith("https://"), "every fixture names its public source"
+    return loaded
+
+
+def shape(value: Any) -> Any:
+    """Keys and JSON types, recursively: what a contract can hold two answers to."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else "string"
+
+
+def preview(call: Any) -> RequestPreview:
+    return RequestPreview(method=call.method, url=url_path(call), body=call.body)
+
+
+# ---- the provider reads what the vendor documents -----------------------------------------
+def test_every_fixture_names_a_public_source():
+    names = sorted(path.name for path in FIXTURES.glob("*.json"))
+    assert len(names) >= 6
+    for name in names:
+        fixture(name)
+
+
+def test_the_documented_tenant_answer_parses_to_its_products():
+    documented = fixture("tenant_allocation.json")["response"]["body"]
+    assert facts.tenant_quantities(documented) == {"string": 0}
+    answered = json.loads(json.dumps(documented).replace('"quantity": 0', '"quantity": 5'))
+    assert facts.tenant_quantities(answered) == {"string": 5}
+
+
+def test_the_documented_ropc_answer_gives_the_token_and_its_refusal_a_message():
+    ok = fixture("ropc_authenticate.json")["response"]["body"]
+    assert _token(httpx.Response(200, json=ok), "result", "host") == "{access_token}"
+    refused = fixture("ropc_authenticate_refused.json")["response"]["body"]
+    assert describe(httpx.Response(400, json=refused)) == "HTTP 400: Username cannot be empty."
+
+
+def test_inferred_shapes_that_do_not_fit_are_errors_not_empty_holdings():
+    from reconciler.errors import VendorError
+
+    for parse, bad in ((facts.organization_quantities, {"productQuantities": {"UNATT": 5}}),
+                       (facts.group_bundles, {"userBundleCodes": "RPADEVPRONU"}),
+                       (facts.user_bundles, {"users": [{"id": "x"}]}),
+                       (facts.tenant_quantities, [])):
+        with pytest.raises(VendorError):
+            parse(bad)
+
+
+# ---- the provider sends what the vendor documents -------------------------------------------
+def test_the_provider_calls_are_the_documented_requests():
+    tenant = fixture("tenant_allocation.json")["request"]
+    call = calls.allocate_tenant(CONNECTION, "y-y-y-delilah", "y1968", "orchestrator",
+                                 tenant["body"]["products"])
+    assert (call.method, url_path(call), call.body) == (
+        tenant["method"], tenant["path"], tenant["body"])
+    org = fixture("organization_allocation.json")["request"]
+    call = calls.allocate_organization(CONNECTION, "{organizationId}", org["body"][
+        "productQuantities"])
+    assert (call.method, url_path(call).replace("%7B", "{").replace("%7D", "}"),
+            call.body) == (org["method"], org["path"], org["body"])
+    group = fixture("group_allocation.json")["request"]
+    call = calls.allocate_group(CONNECTION, "song-one", "group-01", ["RPADEVPRONU"])
+    assert (call.method, url_path(call), call.body) == (group["method"], group["path"],
+                                                        group["body"])
+    user = fixture("user_allocation.json")["request"]
+    call = calls.allocate_user(CONNECTION, "song-one", "singer-77", ["RPADEVPRONU"])
+    assert (call.method, url_path(call)) == (user["method"], user["path"])
+    assert set(call.body) == set(user["body"]), "userIds, userBundleCodes, useExternalLicense"
+
+
+def test_the_named_base_is_the_later_group_pages_form():
+    named = CONNECTION.model_copy(update={"user_license_base": "/{organization}/lease_"})
+    call = calls.allocate_group(named, "song-one", "group-01", ["RPADEVPRONU"])
+    documented = fixture("group_allocation.json")["request_named"]["path"]
+    assert url_path(call) == documented.replace("{organizationName}", "song-one")
+
+
+# ---- the simulator accepts the documented requests and answers in the documented shapes ----
+def song_one_seed() -> dict[str, Any]:
+    seed = UiPathSimulator.default_seed()
+    seed["organizations"].append({
+        "id": "song-one", "name": "music", "products": {"RPADEVPRONU": 5},
+        "groups": [{"id": "group-01", "bundles": []}],
+        "users": [{"id": user, "bundles": []} for user in ("singer-77", "singer-88",
+                                                            "singer-111")]})
+    seed["host_license"]["RPADEVPRONU"] = 15
+    return seed
+
+
+async def login(client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str]]:
+    ropc = fixture("ropc_authenticate.json")["request"]["body"]
+    answer = await client.post("/api/account/authenticate", json={
+        **ropc, "UsernameOrEmailAddress": "admin", "Password": "sandbox-uipath-host-password"})
+    assert shape(answer.json()) == shape(fixture("ropc_authenticate.json")["response"]["body"])
+    app = await client.post("/identity_/connect/token", data={
+        "grant_type": "client_credentials", "client_id": "reconciler-app",
+        "client_secret": "sandbox-uipath-app-secret", "scope": "PM.License"})
+    return ({"Authorization": f"Bearer {answer.json()['result']}"},
+            {"Authorization": f"Bearer {app.json()['access_token']}"})
+
+
+async def test_the_simulator_refuses_a_login_in_the_shape_a_real_server_used():
+    async with sandbox_client(UiPathSimulator()) as client:
+        refused = await client.post("/api/account/authenticate", json={
+            "TenancyName": "Host", "UsernameOrEmailAddress": "admin", "Password": "guess"})
+    documented = fixture("ropc_authenticate_refused.json")["response"]["body"]
+    assert shape(refused.json()) == shape(documented)
+
+
+async def test_the_simulator_takes_the_documented_tenant_put_and_answers_its_shape():
+    request = fixture("tenant_allocation.json")["request"]
+    async with sandbox_client(UiPathSimulator()) as client:
+        host, _ = await login(client)
+        answer = await client.request(request["method"], request["path"], headers=host,
+                                      json=request["body"])
+    assert answer.status_code == 200, answer.text
+    documented = fixture("tenant_allocation.json")["response"]["body"]
+    ours = answer.json()
+    assert set(ours) == set(documented)
+    assert set(ours["license"]) == set(documented["license"])
+    for key in ("accountId", "serviceScopeId", "serviceType", "userLicensingEnabled",
+                "accountLicenseCode"):
+        assert shape(ours[key]) == shape(documented[key]), key
+    for key, value in documented["license"].items():
+        if key not in ("products", "templates"):
+            assert shape(ours["license"][key]) == shape(value), key
+    product = documented["license"]["products"][0]
+    assert [set(p) for p in ours["license"]["products"]] == [set(product)] * 3
+    assert all(shape(p)["quantity"] == "number" for p in ours["license"]["products"])
+    assert facts.tenant_quantities(ours) == {"UNATT": 5, "NONPR": 4, "TIE": 2}
+
+
+@pytest.mark.parametrize("name,key", [("group_allocation.json", "request"),
+                                      ("group_allocation.json", "request_named"),
+                                      ("user_allocation.json", "request")])
+async def test_the_simulator_takes_the_documented_organization_level_puts(name, key):
+    request = fixture(name)[key]
+    path = request["path"].replace("{organizationName}", "music")
+    async with sandbox_client(UiPathSimulator(seed=song_one_seed())) as client:
+        _, app = await login(client)
+        answer = await client.request(request["method"], path, headers=app,
+                                      json=request["body"])
+        assert answer.status_code == 200, answer.text
+        elsewhere = "/nobody" + request["path"].replace("/{organizationName}", "")
+        wrong_org = await client.request(request["method"], elsewhere, headers=app,
+                                         json=request["body"])
+    assert wrong_org.status_code == 404 and set(wrong_org.json()) == {"message", "errorCode"}
+
+
+async def test_the_simulator_counts_each_user_as_one_unit():
+    """'Each user consumes a license unit': three singers hold three of five."""
+    request = fixture("user_allocation.json")["request"]
+    seed = song_one_seed()
+    seed["organizations"][-1]["products"] = {"RPADEVPRONU": 2}
+    async with sandbox_client(UiPathSimulator(seed=seed)) as client:
+        _, app = await login(client)
+        answer = await client.put(request["path"], headers=app, json=request["body"])
+    assert answer.status_code == 409
+    assert "RPADEVPRONU 3 exceeds the account license quantity 2" in answer.json()["message"]
+    assert "exceeds the account license quantit" in fixture("user_allocation.json")[
+        "errors"]["409"]
