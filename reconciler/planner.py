@@ -191,8 +191,20 @@ def check_known_pools(desired: ProviderDesired, current: CurrentState) -> list[P
     return problems
 
 
-def check_capacity(current: CurrentState, changes: Sequence[Change]) -> list[Problem]:
-    """The end state of every pool must fit its capacity, when the plan adds to it."""
+def check_capacity(
+    current: CurrentState, changes: Sequence[Change], pending: Sequence[PendingChange] = ()
+) -> list[Problem]:
+    """The end state of every pool must fit its capacity, when the plan adds to it.
+
+    Seats that requests still pending at the vendor will take (an ADManager workflow
+    request waiting for approval) count as taken: the vendor does not show them yet,
+    but an approver will.
+    """
+    awaited: dict[str, int] = defaultdict(int)
+    live = {grant.key for grant in current.grants}
+    for held in pending:
+        if held.direction == "add" and held.key not in live:
+            awaited[held.key[1]] += 1
     delta: dict[str, int] = defaultdict(int)
     files: dict[str, set[str]] = defaultdict(set)
     first: dict[str, Grant] = {}
@@ -206,14 +218,15 @@ def check_capacity(current: CurrentState, changes: Sequence[Change]) -> list[Pro
     for pool in current.pools:
         if pool.capacity is None or delta.get(pool.id, 0) <= 0:
             continue
-        after = pool.used + delta[pool.id]
+        after = pool.used + awaited[pool.id] + delta[pool.id]
         if after > pool.capacity:
             anchor = first.get(pool.id)
+            waiting = f", {awaited[pool.id]} pending" if awaited[pool.id] else ""
             problems.append(
                 Problem(
                     anchor.source if anchor else None,
                     f"{pool.provider}: pool '{pool.id}' would hold {after} {pool.unit} but has "
-                    f"{pool.capacity} ({pool.used} in use, {delta[pool.id]:+d} planned; "
+                    f"{pool.capacity} ({pool.used} in use{waiting}, {delta[pool.id]:+d} planned; "
                     f"declared in {', '.join(sorted(files[pool.id])) or 'the desired state'})",
                 )
             )
@@ -349,7 +362,7 @@ def build_plan(
         pending_all.extend(current.pending)
         result = diff(provider_desired, current, today=today, pending=pending)
         diffs[name] = result
-        capacity_problems.extend(check_capacity(current, result.changes))
+        capacity_problems.extend(check_capacity(current, result.changes, pending))
     if capacity_problems:
         raise CapacityError(capacity_problems + problems)
     if problems:

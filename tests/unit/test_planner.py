@@ -156,3 +156,16 @@ def test_summary_counts_grants_in_sync_and_grants_left_unmanaged():
     have = current([live("a", "p1"), live("stranger", "p1")], {"p1": 5})
     summary = plan_for(want, have).summary
     assert (summary.in_sync, summary.unmanaged) == (1, 1)
+
+
+def test_seats_pending_at_the_vendor_count_against_capacity():
+    from reconciler.model import Change
+    from reconciler.planner import check_capacity
+
+    state = current([live("a", "L")], pools={"L": 2})
+    change = Change(kind=ChangeKind.ADD, after=grant("b", "L"), reason="declared")
+    assert check_capacity(state, [change]) == []
+    waiting = PendingChange(provider="acme", key=("acme", "L", "entity", "c", "L"),
+                            direction="add", request_id="R1", description="pending")
+    problems = check_capacity(state, [change], [waiting])
+    assert problems and "1 pending" in problems[0].message
