@@ -119,7 +119,9 @@ def serve(
         if env_file is not None:
             env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         for name, url in sorted(served.urls.items()):
-            echo(f"# {name} simulator at {url} (admin: {url}/_sandbox/requests)")
+            # Sandbox-only endpoints live at the host's root, not under the vendor's base path.
+            admin = url.removesuffix(served.simulators[name].base_path)
+            echo(f"# {name} simulator at {url} (admin: {admin}/_sandbox/requests)")
         echo("# serving; press Ctrl-C to stop")
         try:
             threading.Event().wait()
