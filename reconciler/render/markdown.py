@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from reconciler.model import Action, PendingChange, Plan, PoolSummary
 from reconciler.render.changes import action_changes, direction
+from reconciler.render.chart import seat_chart
 from reconciler.render.text import HELD_BACK_ADVICE
 from reconciler.secrets import REDACTOR
 
@@ -41,6 +42,7 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
     else:
         head += _provider_table(plan)
         head += _pool_table(plan.summary.pools)
+        head += seat_chart(plan.summary.pools)
     tail = [*_notes(plan.notes), _totals(plan)]
     sections = _sections(plan.actions)
     shares = _shares([len(_join(lines)) for lines, _ in sections],

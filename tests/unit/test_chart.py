@@ -1,0 +1,38 @@
+"""The seat chart in the PR comment: fullest pools first, shares of capacity, folded when many."""
+
+from __future__ import annotations
+
+from reconciler.model import PoolSummary
+from reconciler.render.chart import CHART_POOLS, seat_chart
+
+
+def _pool(name: str, before: int, after: int, capacity: int | None) -> PoolSummary:
+    return PoolSummary(provider="crm", pool=name, capacity=capacity, used_before=before,
+                       used_after=after, seat_delta=after - before)
+
+
+def test_chart_shows_shares_of_capacity_fullest_first():
+    lines = seat_chart([_pool("half", 1, 5, 10), _pool("full", 3, 4, 4), _pool("open", 1, 2, None)])
+    text = "\n".join(lines)
+    assert "```mermaid" in text and "xychart-beta" in text
+    assert 'x-axis ["crm/full", "crm/half"]' in text
+    assert "bar [100, 50]" in text and "line [75, 10]" in text
+    assert lines[0].startswith("<details open>") and "1 full after this plan" in lines[0]
+
+
+def test_many_pools_are_folded_and_capped():
+    pools = [_pool(f"p{i}", 1, 2, 10) for i in range(CHART_POOLS + 5)]
+    lines = seat_chart(pools)
+    assert lines[0].startswith("<details><summary>")
+    axis = next(line for line in lines if "x-axis" in line)
+    assert axis.count('"crm/') == CHART_POOLS
+
+
+def test_labels_cannot_break_the_chart():
+    lines = seat_chart([_pool('a"]\nb', 1, 2, 4)])
+    axis = next(line for line in lines if "x-axis" in line)
+    assert axis == '    x-axis ["crm/a___b"]'
+
+
+def test_no_capacity_no_chart():
+    assert seat_chart([_pool("open", 1, 2, None)]) == []
