@@ -19,9 +19,10 @@ OPEN_UP_TO = 6
 
 
 def _label(pool: PoolSummary) -> str:
+    # Only plain characters: a vendor's pool name must not close the chart or the
+    # comment's HTML (`"`, `]`, `<`, backquotes, newlines all become `_`).
     text = f"{pool.provider}/{pool.pool}"
-    text = "".join(char if char.isprintable() and char not in '"\\[]`' else "_"
-                   for char in text)
+    text = "".join(char if char.isalnum() or char in " _./:@+-" else "_" for char in text)
     return f'"{text[:40]}"'
 
 
