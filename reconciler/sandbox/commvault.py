@@ -214,7 +214,7 @@ class CommvaultSimulator(Simulator):
                 "_type_": 3, "clientGUID": f"sandbox-{client['id']:08d}"}
 
     async def list_clients(self, _: Request, __: re.Match[str]) -> Response:
-        rows = [{"client": {"clientEntity": self._entity(c)}}
+        rows = [{"client": {"cvdPort": 8400, "clientEntity": self._entity(c)}}
                 for c in sorted(self.state["clients"].values(), key=lambda c: c["id"])]
         return JSONResponse({"clientProperties": rows})
 
