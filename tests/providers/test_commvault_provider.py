@@ -336,3 +336,42 @@ async def test_unknown_client_is_refused_by_check(provider):
     with pytest.raises(ConfigError) as refused:
         await plan(provider, declare({"fs-77": ["Server File System"]}))
     assert "no client named 'fs-77' in the CommCell" in str(refused.value)
+
+
+async def test_confirm_of_a_reapply_reads_whether_the_declared_adds_are_held(
+        provider, simulator):
+    desired = declare({"mail-01": ["Server File System", "Exchange Mailbox"],
+                       "vsa-01": ["Server File System", "Virtual Server"]})
+    planned = await plan(provider, desired)
+    free, reapply, release_again = planned.actions
+    assert await provider.confirm(reapply) is False, "not sent yet: not visible"
+    assert await provider.confirm(free) is False, "vsa-01 still holds SQL Server"
+    assert (await provider.execute(free)).status is OutcomeStatus.SUCCEEDED
+    assert await provider.confirm(free) is True
+    assert (await provider.execute(reapply)).status is OutcomeStatus.SUCCEEDED
+    assert await provider.confirm(reapply) is True
+    assert await provider.confirm(release_again) is False, "the extra SQL seat is held"
+    assert (await provider.execute(release_again)).status is OutcomeStatus.SUCCEEDED
+    assert await provider.confirm(release_again) is True
+    assert await provider.confirm(reapply) is True, "still done after the release again"
+
+
+async def test_confirm_of_a_client_level_release(provider, simulator):
+    (action,) = (await plan(provider, declare({"old-fs-09": []}))).actions
+    assert await provider.confirm(action) is False
+    await provider.execute(action)
+    assert await provider.confirm(action) is True
+
+
+async def test_execute_names_the_http_status_and_the_vendors_message(simulator, vendor_http):
+    provider = make_provider(simulator, vendor_http, {**ENV, "CV_TOKEN": "revoked-token"},
+                             username_env=None, password_env=None, token_env="CV_TOKEN")
+    good = make_provider(simulator, vendor_http)
+    (action,) = (await plan(good, declare({"old-fs-09": []}))).actions
+    outcome = await provider.execute(action)
+    assert outcome.status is OutcomeStatus.FAILED
+    assert outcome.message == "HTTP 401: Access denied"
+    with pytest.raises(VendorError) as failed:
+        await provider.confirm(action)
+    assert "HTTP 401: Access denied" in str(failed.value)
+    assert held(simulator, 7) == {"Server File System"}
