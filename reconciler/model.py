@@ -11,21 +11,16 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-SubjectKind = Literal["user", "device", "organization", "tenant", "group", "entity", "client"]
-SUBJECT_KINDS: tuple[str, ...] = (
-    "user",
-    "device",
-    "organization",
-    "tenant",
-    "group",
-    "entity",
-    "client",
-)
+SubjectKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+"""Who holds a license, in its provider's words (`user`, `device`, `tenant`, ...).
+
+Each provider declares the kinds it manages (`Provider.subject_kinds`); the core
+knows none of them, so a new vendor can bring a new kind without touching it."""
 
 
 class Frozen(BaseModel):

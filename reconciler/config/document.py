@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from reconciler.model import SUBJECT_KINDS
+SUBJECT_FIELDS = ("protected", "attrs", "licenses")
+"""Keys of a subject entry besides its one kind key (`entity: store-001`)."""
 
 
 class Strict(BaseModel):
@@ -29,16 +30,16 @@ class LicenseSpec(Strict):
     attrs: dict[str, Any] = Field(default_factory=dict, description="Vendor detail")
 
 
-class SubjectEntry(Strict):
-    """One subject, named by its kind (`entity: store-001`), and its complete license list."""
+class SubjectEntry(BaseModel):
+    """One subject, named by its kind (`entity: store-001`), and its complete license list.
 
-    user: str | None = None
-    device: str | None = None
-    organization: str | None = None
-    tenant: str | None = None
-    group: str | None = None
-    entity: str | None = None
-    client: str | None = None
+    The kind key is whatever the provider manages (`Provider.subject_kinds`): this
+    model accepts one extra key and the loader checks it against the provider, so a
+    vendor with a new kind of subject needs no change here.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     protected: bool = Field(default=False, description="Never remove a license from it")
     attrs: dict[str, Any] = Field(default_factory=dict, description="Vendor detail")
     licenses: list[Annotated[str, Field(min_length=1)] | LicenseSpec] = Field(
@@ -46,28 +47,10 @@ class SubjectEntry(Strict):
         description="The complete list: anything else it holds is removed (unless protected)",
     )
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> SubjectEntry:
-        named = [kind for kind in SUBJECT_KINDS if getattr(self, kind) is not None]
-        if len(named) == 1 and not str(getattr(self, named[0])).strip():
-            raise ValueError(f"the {named[0]} id is empty")
-        if len(named) != 1:
-            raise ValueError(
-                "a subject needs exactly one of "
-                + ", ".join(SUBJECT_KINDS)
-                + (f" (got {', '.join(named)})" if named else "")
-            )
-        return self
-
     @property
-    def kind(self) -> str:
-        return next(kind for kind in SUBJECT_KINDS if getattr(self, kind) is not None)
-
-    @property
-    def subject_id(self) -> str:
-        value = getattr(self, self.kind)
-        assert isinstance(value, str)
-        return value
+    def kinds(self) -> dict[str, Any]:
+        """The entry's kind keys (exactly one in a valid file; the loader checks)."""
+        return dict(self.model_extra or {})
 
 
 class PoolSettings(Strict):

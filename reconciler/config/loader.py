@@ -13,11 +13,17 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.config.document import Document, LicenseSpec, ProviderBlock, SubjectEntry
+from reconciler.config.document import (
+    SUBJECT_FIELDS,
+    Document,
+    LicenseSpec,
+    ProviderBlock,
+    SubjectEntry,
+)
 from reconciler.config.yamlsource import DataPath, SourceDocument, read_documents
 from reconciler.errors import ConfigError, Problem
 from reconciler.model import (
@@ -29,7 +35,6 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
     SubjectDecl,
-    SubjectKind,
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -53,16 +58,14 @@ def id_problem(what: str, value: str) -> str | None:
     """Why an id cannot be used at all, whatever the vendor: None when it can.
 
     A control or format character (newline, NUL, a bidi override) in an id could
-    start a forged line in a CI log or be cut by a vendor's URL parser; leading or
-    trailing blanks would make two ids look the same in every review.
+    start a forged line in a CI log or be cut by a vendor's URL parser. Blanks are
+    allowed: vendors hold such ids, and an id that cannot be declared cannot be kept.
     """
     if not value:
-        return f"{what} is empty"
+        return f"the {what} is empty"
     for char in value:
         if unicodedata.category(char) in _UNPRINTABLE_CATEGORIES:
             return f"{what} {value!r} contains the control character U+{ord(char):04X}"
-    if value != value.strip():
-        return f"{what} {value!r} starts or ends with blanks"
     return None
 
 
@@ -300,27 +303,61 @@ class _ProviderBuilder:
         self.connection = model.model_dump(mode="json", exclude_unset=False)
         self.connection_at = at
 
+    def _subject_kind(
+        self, source: SourceDocument, entry: SubjectEntry, path: DataPath,
+        problems: list[Problem],
+    ) -> tuple[str, str] | None:
+        """The entry's one kind key and id, checked against what this provider manages.
+
+        The document model accepts any key besides the fixed ones: which keys are
+        kinds is the provider's to say (`Provider.subject_kinds`).
+        """
+        kinds = entry.kinds
+        managed = self.spec.subject_kinds
+        allowed = ", ".join(sorted(managed))
+        reported = False
+        for key in sorted(kinds):
+            if key in managed:
+                continue
+            close = difflib.get_close_matches(key, [*managed, *SUBJECT_FIELDS], n=1)
+            if close:
+                message = f"unknown key '{key}' (did you mean '{close[0]}'?)"
+            elif len(kinds) == 1:
+                message = f"'{self.name}' has no subjects of kind '{key}' (it manages: {allowed})"
+            else:
+                continue  # a second kind: "exactly one of" below says it better
+            problems.append(Problem(source.location((*path, key)), message))
+            reported = True
+        if reported:
+            return None
+        if len(kinds) != 1:
+            got = f" (got {', '.join(sorted(kinds))})" if kinds else ""
+            problems.append(Problem(source.location(path),
+                                    f"a subject needs exactly one of {allowed}{got}"))
+            return None
+        kind, value = next(iter(kinds.items()))
+        if not isinstance(value, str):
+            problems.append(Problem(source.location((*path, kind)),
+                                    f"{kind}: Input should be a valid string"))
+            return None
+        return kind, value
+
     def _add_subject(
         self, source: SourceDocument, entry: SubjectEntry, path: DataPath, problems: list[Problem]
     ) -> None:
         at = source.location(path)
-        kind_at = source.location((*path, entry.kind))
-        if entry.kind not in self.spec.subject_kinds:
-            allowed = ", ".join(sorted(self.spec.subject_kinds))
-            problems.append(
-                Problem(
-                    kind_at,
-                    f"'{self.name}' has no subjects of kind '{entry.kind}' (it manages: {allowed})",
-                )
-            )
+        named = self._subject_kind(source, entry, path, problems)
+        if named is None:
             return
-        why = id_problem(f"{entry.kind} id", entry.subject_id) or self.spec.subject_id_problem(
-            entry.kind, entry.subject_id
+        kind, subject_id = named
+        kind_at = source.location((*path, kind))
+        why = id_problem(f"{kind} id", subject_id) or self.spec.subject_id_problem(
+            kind, subject_id
         )
         if why is not None:
             problems.append(Problem(kind_at, why))
             return
-        subject = Subject(kind=cast(SubjectKind, entry.kind), id=entry.subject_id)
+        subject = Subject(kind=kind, id=subject_id)
         previous = self.subjects.get((subject.kind, subject.id))
         if previous is not None:
             problems.append(

@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from reconciler.config.document import Document
-from reconciler.model import SUBJECT_KINDS
 
 SCHEMA_ID = "https://reconciler.invalid/reconciler.schema.json"
 _SUBJECT_ID = {"type": "string", "minLength": 1, "pattern": r"\S",
@@ -31,7 +30,7 @@ def desired_state_schema(
     """Document schema with `providers` narrowed to the known ids and their connections."""
     schema = Document.model_json_schema()
     definitions: dict[str, Any] = schema.setdefault("$defs", {})
-    _one_subject_kind(definitions["SubjectEntry"])
+    entry = definitions.pop("SubjectEntry")
     block = definitions["ProviderBlock"]
     providers: dict[str, Any] = {}
     for name, model in sorted(connections.items()):
@@ -44,12 +43,9 @@ def desired_state_schema(
         specific["title"] = f"{name} provider"
         specific["properties"]["connection"] = {"$ref": f"#/$defs/{connection_name}"}
         kinds = sorted((subject_kinds or {}).get(name, ()))
-        if kinds:
-            specific["properties"]["subjects"]["items"] = {
-                "$ref": "#/$defs/SubjectEntry",
-                "anyOf": [{"required": [kind]} for kind in kinds],
-                "description": f"A subject of kind {' or '.join(kinds)}",
-            }
+        subject_name = f"{connection_name}Subject"
+        definitions[subject_name] = _subject_schema(entry, kinds)
+        specific["properties"]["subjects"]["items"] = {"$ref": f"#/$defs/{subject_name}"}
         definitions[f"{connection_name}Block"] = specific
         providers[name] = {"$ref": f"#/$defs/{connection_name}Block"}
     schema["properties"]["providers"] = {
@@ -62,9 +58,16 @@ def desired_state_schema(
     return schema
 
 
-def _one_subject_kind(entry: dict[str, Any]) -> None:
-    """A subject names exactly one kind, with a non-empty id (SubjectEntry's validator)."""
-    for kind in SUBJECT_KINDS:
-        title = entry["properties"][kind].get("title", kind.title())
-        entry["properties"][kind] = {**_SUBJECT_ID, "title": title}
-    entry["oneOf"] = [{"required": [kind]} for kind in SUBJECT_KINDS]
+def _subject_schema(entry: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
+    """A subject of this provider: exactly one of its kinds, with a non-empty id.
+
+    The document model accepts any one kind key (the loader checks it against the
+    provider); here each provider's subjects list only the kinds it manages.
+    """
+    subject = copy.deepcopy(entry)
+    subject["additionalProperties"] = False
+    for kind in kinds:
+        subject["properties"][kind] = {**_SUBJECT_ID, "title": kind.title()}
+    subject["oneOf"] = [{"required": [kind]} for kind in kinds]
+    subject["description"] = f"A subject of kind {' or '.join(kinds)}"
+    return subject

@@ -117,7 +117,10 @@ class Simulator(ABC):
 
     @classmethod
     def default_seed(cls) -> dict[str, Any]:
-        text = resources.files("reconciler.sandbox").joinpath("seeds", cls.seed_resource)
+        """The documented seed state, from `seeds/<seed_resource>` beside the simulator's
+        own module, so a vendor shipped as its own package brings its seed along."""
+        package = cls.__module__.rpartition(".")[0] or cls.__module__
+        text = resources.files(package).joinpath("seeds", cls.seed_resource)
         loaded = yaml.safe_load(text.read_text(encoding="utf-8"))
         assert isinstance(loaded, dict)
         return loaded

@@ -6,22 +6,11 @@ imports provider code (see DESIGN.md, "The sandbox").
 
 from __future__ import annotations
 
+from reconciler.discovery import SIMULATOR_GROUP, discover
 from reconciler.sandbox.base import Simulator
 
 
 def simulators() -> dict[str, type[Simulator]]:
-    """Provider id → simulator class, for every vendor the sandbox covers."""
-    from reconciler.sandbox.admanager import ADManagerSimulator
-    from reconciler.sandbox.commvault import CommvaultSimulator
-    from reconciler.sandbox.licensespring import LicenseSpringSimulator
-    from reconciler.sandbox.uipath import UiPathSimulator
-    from reconciler.sandbox.yext import YextSimulator
-
-    found: dict[str, type[Simulator]] = {
-        "admanager": ADManagerSimulator,
-        "commvault": CommvaultSimulator,
-        "licensespring": LicenseSpringSimulator,
-        "uipath": UiPathSimulator,
-        "yext": YextSimulator,
-    }
+    """Provider id → simulator class, for every `reconciler.simulators` entry point."""
+    found: dict[str, type[Simulator]] = discover(SIMULATOR_GROUP, Simulator)
     return found

@@ -43,7 +43,6 @@ REFUSED = {
     "nul": "store\x00006",
     "bidi-override": "store\u202e600",
     "tab": "store\t006",
-    "leading-blank": " store-006",
 }
 
 ENCODED = {
@@ -54,6 +53,7 @@ ENCODED = {
     "unicode": "störe-006",
     "inner-dots": "store..006",
     "ampersand": "store-006&api_key=x",
+    "leading-blank": " store-006",
 }
 
 

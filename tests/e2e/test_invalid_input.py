@@ -76,7 +76,9 @@ def test_all_problems_are_reported_not_just_the_first(workspace, cli):
         shutil.copy(CORPUS / name, workspace / "bad" / name)
     result = cli("validate", "bad")
     assert result.exit_code == 1
-    assert len(result.stderr.strip().splitlines()) == 2
+    lines = result.stderr.strip().splitlines()
+    assert any("unknown_subject_key.yaml:7: unknown key 'licences'" in line for line in lines)
+    assert any("duplicate_license.yaml:7:" in line and "twice" in line for line in lines)
 
 
 def test_valid_examples_validate(cli):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from reconciler.errors import Problem, VendorError
 from reconciler.model import (
@@ -34,7 +34,6 @@ from reconciler.model import (
     PoolState,
     ProviderDesired,
     Subject,
-    SubjectKind,
 )
 from reconciler.providers.base import Provider, fingerprint
 from reconciler.providers.uipath import calls, facts, planning
@@ -132,7 +131,7 @@ class UiPathProvider(Provider):
         def add(kind: str, subject: str, license: str, quantity: int | None, org: str) -> None:
             grants.append(Grant(
                 provider=self.id, license=license, quantity=quantity,
-                subject=Subject(kind=cast(SubjectKind, kind), id=subject),
+                subject=Subject(kind=kind, id=subject),
                 pool=f"host/{license}" if kind == "organization" else f"{org}/{code_of(license)}",
                 attrs={} if kind == "organization" else {"organization": org}))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, cast
+from typing import Literal
 
 from reconciler.errors import Problem
 from reconciler.model import (
@@ -32,7 +32,6 @@ from reconciler.model import (
     RequestPreview,
     Subject,
     SubjectDecl,
-    SubjectKind,
 )
 from reconciler.providers.base import PHASE_FREE, PHASE_TAKE
 from reconciler.providers.uipath import calls
@@ -248,7 +247,7 @@ def _action(kind: str, subject: str, direction: Direction, changes: list[Change]
     return Action(
         id=f"uipath:{kind}:{subject}{suffix}:{direction}", verb="allocate",
         provider="uipath", pool=changes[0].grant.pool,
-        subject=Subject(kind=cast(SubjectKind, kind), id=subject),
+        subject=Subject(kind=kind, id=subject),
         license=",".join(licenses), phase=PHASES[(kind, direction)],
         frees=direction == "shrink",
         seat_delta=0 if kind == "group" else sum(c.seat_delta for c in changes),
