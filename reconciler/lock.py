@@ -114,11 +114,7 @@ def _legacy_file_lock(journal_path: Path, timeout: float) -> Iterator[None]:
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
-        try:
-            holder = json.loads(holder_path.read_text(encoding="utf-8"))
-            who = describe_holder(holder)
-        except (OSError, ValueError, KeyError):
-            who = "another process"
+        who = _file_holder(holder_path)
         raise LockedError(
             f"another run holds {lock_path} ({who}); wait for it to finish "
             "or pass --lock-timeout"
@@ -150,15 +146,22 @@ def _file_locks(journal_path: Path, scopes: list[Scope], timeout: float) -> Iter
             path = scope_file(journal_path, scope)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            grace = None
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        os.close(fd)
-                        raise _refusal(scope, _file_holder(path), timeout) from None
-                    time.sleep(0.02)  # flock cannot wait with a timeout; poll
+                    now = time.monotonic()
+                    if now >= deadline:
+                        who = _file_holder(path, wait=False)
+                        # An unnamed holder is one just taking or just leaving the
+                        # lock: try again for a moment rather than refuse for nothing.
+                        grace = grace or now + _HOLDER_WAIT
+                        if who is not None or now >= grace:
+                            os.close(fd)
+                            raise _refusal(scope, who or _UNNAMED, timeout) from None
+                    time.sleep(0.01)  # flock cannot wait with a timeout; poll
             held.append(fd)
             record = json.dumps({**holder_info(), "provider": scope[0], "scope": scope[1]})
             os.ftruncate(fd, 0)
@@ -171,16 +174,19 @@ def _file_locks(journal_path: Path, scopes: list[Scope], timeout: float) -> Iter
             os.close(fd)
 
 
-def _file_holder(path: Path) -> str:
-    """The holder named in a lock file. A holder writes its name right after taking
-    the lock, so an empty file gets a moment before we give up on naming it."""
-    deadline = time.monotonic() + _HOLDER_WAIT
+_UNNAMED = "another process, which has not recorded its name"
+
+
+def _file_holder(path: Path, wait: bool = True) -> str | None:
+    """The holder named in a lock or holder file. A holder writes its name right after
+    taking the lock, so an empty file gets a moment (with `wait`) before we give up."""
+    deadline = time.monotonic() + (_HOLDER_WAIT if wait else 0.0)
     while True:
         try:
             return describe_holder(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError):
             if time.monotonic() >= deadline:
-                return "another process, which has not recorded its name"
+                return _UNNAMED if wait else None
             time.sleep(0.01)
 
 
@@ -269,8 +275,17 @@ def _acquire(conn: Any, keyed: list[tuple[int, Scope]], timeout: float) -> None:
                 ok = True
             except psycopg.errors.LockNotAvailable:
                 ok = False
+        for _ in range(5):
+            if ok:
+                break
+            who = _advisory_holder(conn, key)
+            if who is not None:
+                raise _refusal(scope, who, timeout)
+            # Nobody holds it now: its holder was a run that just gave up or finished.
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            ok = bool(got and got[0])
         if not ok:
-            raise _refusal(scope, _advisory_holder(conn, key), timeout)
+            raise _refusal(scope, "a run that has just released it", timeout)
     conn.execute("SELECT set_config('lock_timeout', '0', false)")
 
 
@@ -290,10 +305,11 @@ def _still_held(conn: Any, backend: int, keys: list[int], keyed: list[tuple[int,
     return guard
 
 
-def _advisory_holder(conn: Any, key: int) -> str:
+def _advisory_holder(conn: Any, key: int) -> str | None:
+    """Who holds `key` now; None when nobody does any more."""
     rows = conn.execute(_HOLDER.replace("?", "%s"), (key, key)).fetchall()
     if not rows:
-        return "a run that has just released it"
+        return None
     backend, host, pid, run, since, application, address, started = rows[0]
     if host is not None:
         return describe_holder({"host": host, "pid": pid, "ci_run": run, "since": since})
