@@ -10,8 +10,8 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -19,8 +19,8 @@ import click
 
 from reconciler.errors import ConfigError, PlanAlreadyAppliedError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
-from reconciler.journal import Journal
-from reconciler.lock import apply_lock
+from reconciler.journal import Journal, open_journal
+from reconciler.lock import lock_scopes
 from reconciler.model import Action, CurrentState, DesiredState, Outcome, OutcomeStatus, Plan
 from reconciler.pipeline import Session, load_desired
 from reconciler.progress import Reporter
@@ -31,7 +31,7 @@ from reconciler.render.text import action_line, render_requests, render_text
 from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
 from reconciler.sealing import plan_digest
 from reconciler.secrets import REDACTOR, RedactingFilter
-from reconciler.targeting import parse_targets
+from reconciler.targeting import lock_scopes_of, parse_targets
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 T = TypeVar("T")
@@ -215,7 +215,7 @@ def plan(
     output: str,
     detailed_exitcode: bool,
     max_removals: int | None,
-    journal_path: Path,
+    journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
     verbose: bool,
@@ -228,10 +228,10 @@ def plan(
     _setup_logging(verbose)
 
     async def work() -> Plan:
-        desired = load_desired(paths)
-        with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
-            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
-                               targets=parse_targets(target_values)) as session:
+        session = Session(load_desired(paths), sandbox=_sandbox(sandbox), on_read=_read_done,
+                          targets=parse_targets(target_values))
+        with _locked(session, journal_path, lock_timeout) as journal:
+            async with session:
                 with _reading(session.desired):
                     return await session.plan(journal, max_removals=max_removals)
 
@@ -271,7 +271,7 @@ def apply(
     dry_run: bool,
     wait_seconds: float | None,
     max_removals: int | None,
-    journal_path: Path,
+    journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
     verbose: bool,
@@ -288,14 +288,15 @@ def apply(
     async def work() -> bool:
         desired = load_desired(_config_paths(saved) if saved is not None else targets)
         settled: list[Resolution] = []
-        with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
+        # A saved plan keeps its own targets unless others are given (then they must match).
+        chosen_targets = target_values or (saved.targets if saved is not None else ())
+        session = Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
+                          targets=parse_targets(chosen_targets))
+        with _locked(session, journal_path, lock_timeout) as journal:
             digest = plan_digest(saved) if saved is not None else None
             if digest is not None:
                 _refuse_if_applied(journal.applied_at(digest))
-            # A saved plan keeps its own targets unless others are given (then they must match).
-            chosen_targets = target_values or (saved.targets if saved is not None else ())
-            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
-                               targets=parse_targets(chosen_targets)) as session:
+            async with session:
                 if saved is not None:
                     with _reading(session.desired, "rebuilding the plan to check it: reading"):
                         chosen = await session.rebuild(saved, journal, max_removals=max_removals)
@@ -336,6 +337,14 @@ def apply(
 
     ok = _run(work)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+@contextmanager
+def _locked(session: Session, journal_path: Path | str, timeout: float) -> Iterator[Journal]:
+    """The journal, with the run's scopes locked before anything is read."""
+    scopes = lock_scopes_of(session.desired, session.targets)
+    with open_journal(journal_path) as journal, lock_scopes(journal, scopes, timeout):
+        yield journal
 
 
 def _refuse_if_applied(at: str | None) -> None:
@@ -418,7 +427,7 @@ def drift(
     paths: Sequence[str],
     sandbox: bool,
     output: str,
-    journal_path: Path,
+    journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
     verbose: bool,
@@ -427,10 +436,10 @@ def drift(
     _setup_logging(verbose)
 
     async def work() -> Plan:
-        desired = load_desired(paths)
-        with apply_lock(journal_path, lock_timeout), Journal(journal_path) as journal:
-            async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
-                               targets=parse_targets(target_values)) as session:
+        session = Session(load_desired(paths), sandbox=_sandbox(sandbox), on_read=_read_done,
+                          targets=parse_targets(target_values))
+        with _locked(session, journal_path, lock_timeout) as journal:
+            async with session:
                 with _reading(session.desired):
                     return await session.plan(journal, max_removals=10**9)
 

@@ -81,3 +81,23 @@ def narrow_current(current: CurrentState, pools: set[str] | None) -> CurrentStat
         "grants": tuple(g for g in current.grants if g.pool in pools),
         "pending": tuple(p for p in current.pending if p.key[1] in pools),
     })
+
+
+def lock_scopes_of(desired: DesiredState, targets: Sequence[Target]) -> set[tuple[str, str]]:
+    """(provider, pool) pairs a run must hold before it reads: what it may change.
+
+    A pool target locks just its pools. A whole provider locks `(provider, "*")`,
+    which two whole-provider runs share, and every pool its YAML names, which a
+    pool-targeted run on one of them shares: runs on disjoint pools go ahead at once.
+    """
+    chosen = pools_by_provider(targets)
+    scopes: set[tuple[str, str]] = set()
+    for name, provider in desired.providers.items():
+        pools = chosen.get(name)
+        if pools is not None:
+            scopes |= {(name, pool) for pool in pools}
+            continue
+        scopes.add((name, "*"))
+        scopes |= {(name, grant.pool) for grant in provider.grants}
+        scopes |= {(name, pool.id) for pool in provider.pools}
+    return scopes

@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from reconciler.errors import JournalError
 from reconciler.journal.store import Rows, Store, Tx
 from reconciler.secrets import REDACTOR
@@ -41,10 +43,16 @@ class SqliteStore(Store):
             # Used from one thread at a time: the event loop's, or GroupCommit's worker.
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL takes an exclusive lock that SQLite's busy
+            # timeout does not wait for: two runs opening a fresh journal at once
+            # would see "database is locked". One opener at a time does it.
+            with FileLock(str(path) + ".open.lock", timeout=30.0):
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as error:
             raise self._error(error) from None
+        except Timeout:
+            raise JournalError(f"journal {path}: another process keeps it locked") from None
 
     def _error(self, error: sqlite3.Error) -> JournalError:
         return JournalError(REDACTOR.text(f"journal {self.path}: {error}"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from reconciler.journal import Journal
-from reconciler.lock import apply_lock
+from reconciler.lock import lock_scopes
 from reconciler.model import Action
 from reconciler.sandbox.base import Faults
 from reconciler.sandbox.runtime import InProcessSandbox
@@ -42,12 +42,18 @@ def test_one_failed_action_does_not_stop_independent_ones(workspace, cli):
 
 def test_second_apply_on_the_same_journal_is_refused_naming_the_holder(workspace, cli):
     desired = str(copy_example(workspace, "yext.yaml"))
-    with apply_lock(Path(".reconciler/journal.db")):
+    with Journal(Path(".reconciler/journal.db")) as journal, \
+            lock_scopes(journal, [("yext", "*")]):
         refused = cli("apply", desired, "--sandbox", "--auto-approve")
+        planned = cli("plan", desired, "--sandbox")
+        # The lock is taken before reading: the refused runs did not even read the vendor.
+        assert request_log(workspace, "yext") == []
+        other = cli("plan", desired, "--sandbox", "--target", "yext/reviews-plus")
+    assert planned.exit_code == 1 and "another run holds the lock on yext/*" in planned.output
+    # A run limited to one pool only waits for runs that may change that pool.
+    assert other.exit_code == 0, other.output
     assert refused.exit_code == 1
     assert "another run holds" in refused.output and "pid " in refused.output
-    # The lock is taken before reading: the refused run did not even read the vendor.
-    assert request_log(workspace, "yext") == []
     assert cli("apply", desired, "--sandbox", "--auto-approve").exit_code == 0
 
 

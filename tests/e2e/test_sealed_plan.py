@@ -239,13 +239,13 @@ def test_two_concurrent_applies_one_is_refused_naming_the_holder(workspace, cli)
         directory = workspace / f"race-{race}"
         directory.mkdir()
         desired = fast_example(directory, "yext")
-        # Slow enough that the first run still holds the lock when the second asks.
-        faults = cli("sandbox", "faults", "yext", "--set", '{"latency_ms": 40}')
-        assert faults.exit_code == 0
         state = workspace / ".reconciler" / "sandbox"
         (directory / ".reconciler").mkdir()
         (directory / ".reconciler" / "sandbox").symlink_to(state)
         assert cli("sandbox", "reset").exit_code == 0
+        # Slow enough that the first run still holds the lock when the second asks.
+        faults = cli("sandbox", "faults", "yext", "--set", '{"latency_ms": 40}')
+        assert faults.exit_code == 0
         start = context.Barrier(2)
         results = context.Queue()
         children = [
