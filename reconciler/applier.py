@@ -1,4 +1,4 @@
-"""Executes a plan: phase by phase, dependencies honoured, every call journaled.
+"""Executes a plan: providers concurrently, each phase by phase, every call journaled.
 
 Guarantees:
 - the journal row announcing a call is on disk before the call is sent, and a
@@ -76,9 +76,18 @@ async def apply_plan(
         if listener is not None:
             listener(action, outcome)
 
-    for _, phase_actions in groupby(plan.actions, key=lambda a: a.phase):
-        batch = list(phase_actions)
-        await _run_respecting_dependencies(batch, run)
+    by_provider: dict[str, list[Action]] = {}
+    for action in plan.actions:
+        by_provider.setdefault(action.provider, []).append(action)
+
+    async def one_provider(actions: list[Action]) -> None:
+        # Phases order one vendor's calls (frees before takes, a hierarchy top-down);
+        # no dependency crosses vendors, so a slow vendor never holds up another.
+        for _, phase_actions in groupby(sorted(actions, key=lambda a: a.phase),
+                                        key=lambda a: a.phase):
+            await _run_respecting_dependencies(list(phase_actions), run)
+
+    await asyncio.gather(*(one_provider(actions) for actions in by_provider.values()))
     order = {action.id: index for index, action in enumerate(plan.actions)}
     report.results.sort(key=lambda pair: order[pair[0].id])
     return report

@@ -256,7 +256,7 @@ def check_removals(actions: Sequence[Action], limits: Mapping[str, int]) -> None
 
 # ---- ordering ---------------------------------------------------------------------------
 def order(actions: Sequence[Action], currents: Mapping[str, CurrentState]) -> list[Action]:
-    """Frees before takes, provider phases, then stable keys; same input, same order.
+    """Per provider: frees before takes, its phases, then stable keys; same input, same order.
 
     A take in a pool that cannot fit it without the pool's frees depends on them,
     so a failed free skips the take instead of overfilling the pool.
@@ -293,9 +293,11 @@ def _pool_index(currents: Mapping[str, CurrentState]) -> dict[tuple[str, str], P
 
 
 def _sort_key(action: Action) -> tuple[object, ...]:
+    """Per provider, then its phases: the plan reads one vendor at a time, and the
+    applier runs vendors side by side, each in its own phase order."""
     return (
-        action.phase,
         action.provider,
+        action.phase,
         not action.frees,
         action.pool,
         action.subject.kind,

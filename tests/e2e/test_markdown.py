@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from reconciler.model import Plan, RequestPreview, Subject, Summary
+from reconciler.model import Call, Plan, RequestPreview, Subject, Summary
 from reconciler.render.markdown import COMMENT_LIMIT, render_markdown
 from tests.e2e.conftest import EXAMPLES
 
@@ -38,7 +38,8 @@ def test_a_10k_action_plan_fits_in_one_github_comment():
         Action(id=f"p:{i}", verb="remove" if i % 2 else "assign", provider=f"p{i % 3}",
                pool=f"pool-{i % 7}", subject=Subject(kind="user", id=f"user-{i:05}"),
                license="L", phase=100, reason=f"user-{i:05} is declared at big.yaml:{i} "
-               "without 'L'", request=RequestPreview(method="POST", url="https://x"))
+               "without 'L'", request=RequestPreview(method="POST", url="https://x"),
+               call=Call.to("POST", "x"))
         for i in range(10_000))
     plan = Plan(config_digest="d", summary=Summary(counts={"assign": 5000, "remove": 5000}),
                 actions=actions)

@@ -147,5 +147,5 @@ def test_the_apply_step_fails_the_job_on_a_stale_plan(workspace, cli):
         job = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace,
                              capture_output=True, text=True, env=job_env, check=False)
     assert job.returncode == 1
-    assert "stale plan: vendor state changed since the plan was made in yext" in job.stderr
+    assert "refusing the saved plan" in job.stderr and "Run `reconciler plan` again" in job.stderr
     assert (workspace / job_env["RECONCILER_JOURNAL"]).exists(), "the journal is kept"
