@@ -17,6 +17,7 @@ from typing import NoReturn, TypeVar
 
 import click
 
+from reconciler.connectors import Connector, NetworkConnector
 from reconciler.errors import ConfigError, PlanAlreadyAppliedError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal, open_journal
@@ -28,7 +29,7 @@ from reconciler.providers.base import Resolution
 from reconciler.render.json import read_plan, render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import action_line, render_requests, render_text
-from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
+from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox, SandboxConnector
 from reconciler.sealing import plan_digest
 from reconciler.secrets import REDACTOR, RedactingFilter
 from reconciler.targeting import lock_scopes_of, parse_targets
@@ -65,8 +66,11 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         _fail(f"error: {error}")
 
 
-def _sandbox(enabled: bool) -> InProcessSandbox | None:
-    return InProcessSandbox(DEFAULT_STATE_DIR) if enabled else None
+def _connector(sandboxed: bool) -> Connector:
+    """The vendors, or their simulators (state kept in .reconciler/sandbox/)."""
+    if sandboxed:
+        return SandboxConnector(InProcessSandbox(DEFAULT_STATE_DIR))
+    return NetworkConnector()
 
 
 def _print_plan(plan: Plan, output: str, verbose: bool = False) -> None:
@@ -228,7 +232,7 @@ def plan(
     _setup_logging(verbose)
 
     async def work() -> Plan:
-        session = Session(load_desired(paths), sandbox=_sandbox(sandbox), on_read=_read_done,
+        session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
                           targets=parse_targets(target_values))
         with _locked(session, journal_path, lock_timeout) as journal:
             async with session:
@@ -290,7 +294,7 @@ def apply(
         settled: list[Resolution] = []
         # A saved plan keeps its own targets unless others are given (then they must match).
         chosen_targets = target_values or (saved.targets if saved is not None else ())
-        session = Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done,
+        session = Session(desired, connector=_connector(sandbox), on_read=_read_done,
                           targets=parse_targets(chosen_targets))
         with _locked(session, journal_path, lock_timeout) as journal:
             digest = plan_digest(saved) if saved is not None else None
@@ -436,7 +440,7 @@ def drift(
     _setup_logging(verbose)
 
     async def work() -> Plan:
-        session = Session(load_desired(paths), sandbox=_sandbox(sandbox), on_read=_read_done,
+        session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
                           targets=parse_targets(target_values))
         with _locked(session, journal_path, lock_timeout) as journal:
             async with session:
@@ -588,7 +592,7 @@ def import_command(provider: str, pool: str | None, source: str | None, sandbox:
                 provider=provider, connection=conventional_connection(provider, fields, environ)
             )
         desired = DesiredState(providers={provider: scope})
-        async with Session(desired, sandbox=_sandbox(sandbox), on_read=_read_done) as session:
+        async with Session(desired, connector=_connector(sandbox), on_read=_read_done) as session:
             with _reading(desired):
                 current = (await session.read())[provider]
         warning = emptiness(provider, current, pool, scoped=source is not None)
@@ -619,7 +623,7 @@ def probe(provider: str, source: str | None, sandbox: bool) -> None:
     observed = Observed()
 
     async def work() -> str | None:
-        async with Session(desired, sandbox=_sandbox(sandbox)) as session:
+        async with Session(desired, connector=_connector(sandbox)) as session:
             session.providers[provider].http.client.event_hooks["response"].append(
                 observed.record)
             try:

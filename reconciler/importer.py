@@ -14,6 +14,12 @@ from typing import Any
 import yaml
 from pydantic.fields import FieldInfo
 
+from reconciler.envnames import (
+    BASE_URL_SETTING,
+    conventional_variable,
+    is_env_setting,
+    is_url_setting,
+)
 from reconciler.model import CurrentState, Grant, SubjectDecl
 
 MODELINE = "# yaml-language-server: $schema=reconciler.schema.json\n"
@@ -31,12 +37,12 @@ def conventional_connection(
     """
     connection: dict[str, Any] = {}
     for name, field in fields.items():
-        if not name.endswith("_env") or name.endswith("url_env"):
+        if not is_env_setting(name) or is_url_setting(name):
             continue
-        variable = f"{provider}_{name.removesuffix('_env')}".upper()
+        variable = conventional_variable(provider, name)
         if field.is_required() or environ is None or variable in environ:
             connection[name] = variable
-    connection["base_url_env"] = f"{provider}_BASE_URL".upper()
+    connection[BASE_URL_SETTING] = conventional_variable(provider, BASE_URL_SETTING)
     return connection
 
 

@@ -18,6 +18,8 @@ import httpx
 
 from reconciler.applier import ApplyReport, Listener, apply_plan
 from reconciler.config.loader import ProviderSpec, load
+from reconciler.connectors import Connector, NetworkConnector
+from reconciler.envnames import BASE_URL_SETTING, secret_settings, url_settings
 from reconciler.errors import ConfigError, PlanMismatchError, Problem
 from reconciler.http import VendorHttp, new_client, url_problem
 from reconciler.journal import Journal
@@ -32,7 +34,6 @@ from reconciler.model import (
 from reconciler.planner import build_plan
 from reconciler.providers import registry
 from reconciler.providers.base import PendingRequest, Provider, Resolution
-from reconciler.sandbox.runtime import InProcessSandbox
 from reconciler.sealing import plan_differences, unknown_providers
 from reconciler.secrets import REDACTOR, Secrets
 from reconciler.targeting import Target, narrow_current, narrow_desired, pools_by_provider
@@ -70,7 +71,7 @@ class Session:
         self,
         desired: DesiredState,
         *,
-        sandbox: InProcessSandbox | None = None,
+        connector: Connector | None = None,
         secrets: Secrets | None = None,
         on_read: Callable[[str, CurrentState, float], None] | None = None,
         targets: Sequence[Target] = (),
@@ -81,7 +82,7 @@ class Session:
             if pools is not None
         }
         self.desired = narrow_desired(desired, self.targets)
-        self.sandbox = sandbox
+        self.connector: Connector = connector or NetworkConnector()
         self.secrets = secrets or Secrets()
         self.providers: dict[str, Provider] = {}
         self._clients: list[httpx.AsyncClient] = []
@@ -101,24 +102,18 @@ class Session:
         for name, desired in sorted(self.desired.providers.items()):
             cls = classes[name]
             connection = cls.connection_model.model_validate(desired.connection)
-            secrets = self.secrets
-            transport: httpx.AsyncBaseTransport | None = None
-            if self.sandbox is not None:
-                secrets = secrets.with_overlay(self.sandbox.overlay(name, desired.connection))
-                transport = self.sandbox.transport(name)
-                base_url = self.sandbox.base_url(name)
-            else:
-                base_url = secrets.optional(
-                    desired.connection.get("base_url_env"), cls.default_base_url
-                )
+            endpoint = self.connector.endpoint(name, cls.default_base_url, desired.connection,
+                                               self.secrets)
+            secrets = endpoint.secrets
             problems.extend(_missing_secrets(desired.connection, secrets, desired.source))
-            if self.sandbox is None:
-                bad_urls = _bad_urls(name, desired, base_url, secrets)
+            if endpoint.check_urls:
+                bad_urls = _bad_urls(name, desired, endpoint.base_url, secrets)
                 if bad_urls:
                     problems.extend(bad_urls)
                     continue
             limits = desired.limits
-            client = new_client(base_url, transport, limits.timeout, limits.concurrency)
+            client = new_client(endpoint.base_url, endpoint.transport, limits.timeout,
+                                limits.concurrency)
             self._clients.append(client)
             self.providers[name] = cls(connection, VendorHttp(client, limits), secrets)
         if problems:
@@ -227,7 +222,7 @@ class Session:
         )
         return plan.model_copy(update={
             "targets": tuple(str(t) for t in self.targets),
-            "sandbox": self.sandbox is not None,
+            "sandbox": self.connector.sandboxed,
         })
 
     async def rebuild(
@@ -245,7 +240,7 @@ class Session:
         sent: the saved file is compared, never executed.
         """
         made_on = "the sandbox" if saved.sandbox else "real vendors"
-        if saved.sandbox != (self.sandbox is not None):
+        if saved.sandbox != self.connector.sandboxed:
             raise PlanMismatchError([f"the plan was made against {made_on}; apply it the same "
                                      "way (with or without --sandbox)"])
         targets = tuple(str(target) for target in self.targets)
@@ -337,19 +332,18 @@ def _bad_urls(
     Passwords in a URL's userinfo are registered for masking on the way.
     """
     where = desired.source or next((s.source for s in desired.subjects if s.source), None)
-    urls = {"base_url_env": base_url}
-    for key, variable in sorted(desired.connection.items()):
-        if key.endswith("url_env") and key != "base_url_env" and isinstance(variable, str):
-            value = secrets.optional(variable, "")
-            if value:
-                urls[key] = value
+    urls = {BASE_URL_SETTING: base_url}
+    for key, variable in url_settings(desired.connection).items():
+        value = secrets.optional(variable, "") if key != BASE_URL_SETTING else ""
+        if value:
+            urls[key] = value
     problems: list[Problem] = []
     for key, url in urls.items():
         REDACTOR.register_url(url)
         why = url_problem(url)
         if why is not None:
-            variable = desired.connection.get(key)
-            origin = f"{variable}={url!r}" if variable else repr(url)
+            named = desired.connection.get(key)
+            origin = f"{named}={url!r}" if named else repr(url)
             problems.append(
                 Problem(where, REDACTOR.text(f"{name}: connection.{key}: {origin} {why}"))
             )
@@ -359,9 +353,7 @@ def _bad_urls(
 def _missing_secrets(connection: Mapping[str, Any], secrets: Secrets, where: Any) -> list[Problem]:
     """Every `*_env` setting must name a set variable (base URLs may fall back)."""
     problems: list[Problem] = []
-    for key, variable in sorted(connection.items()):
-        if not key.endswith("_env") or key.endswith("url_env") or not isinstance(variable, str):
-            continue
+    for variable in secret_settings(connection).values():
         try:
             secrets.get(variable, where=where)
         except ConfigError as error:

@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 
+from reconciler.connectors import Endpoint
 from reconciler.sandbox.base import Simulator
 from reconciler.sandbox.registry import simulators
 from reconciler.sandbox.transport import SandboxTransport
+from reconciler.secrets import Secrets
 
 DEFAULT_STATE_DIR = Path(".reconciler") / "sandbox"
 
@@ -66,3 +68,23 @@ class InProcessSandbox:
         for name in names:
             self.simulator(name).reset()
         return names
+
+
+class SandboxConnector:
+    """The in-process simulators, with their fixed credentials, as a connector."""
+
+    sandboxed = True
+
+    def __init__(self, sandbox: InProcessSandbox) -> None:
+        self.sandbox = sandbox
+
+    def endpoint(
+        self, provider: str, default_base_url: str, connection: Mapping[str, Any],
+        secrets: Secrets,
+    ) -> Endpoint:
+        return Endpoint(
+            base_url=self.sandbox.base_url(provider),
+            secrets=secrets.with_overlay(self.sandbox.overlay(provider, connection)),
+            transport=self.sandbox.transport(provider),
+            check_urls=False,
+        )

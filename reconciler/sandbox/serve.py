@@ -13,6 +13,7 @@ from types import TracebackType
 
 import uvicorn
 
+from reconciler.envnames import BASE_URL_SETTING
 from reconciler.model import DesiredState
 from reconciler.sandbox.base import Simulator
 from reconciler.sandbox.registry import simulators
@@ -95,7 +96,7 @@ def environment_for(desired: DesiredState, urls: Mapping[str, str]) -> dict[str,
     for name, provider in sorted(desired.providers.items()):
         if name not in known or name not in urls:
             continue
-        base_var = provider.connection.get("base_url_env")
+        base_var = provider.connection.get(BASE_URL_SETTING)
         if isinstance(base_var, str) and base_var:
             exports[base_var] = urls[name]
         for field in known[name].secondary_urls:
