@@ -174,7 +174,17 @@ lock_timeout_option = click.option(
 )
 
 
-@click.group()
+class _VendorListingGroup(click.Group):
+    """Help that lists the vendors installed here, each described by its own provider."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from reconciler.providers import registry
+
+        with formatter.section("Vendors (providers found installed)"):
+            formatter.write_dl([(name, cls.summary()) for name, cls in registry().items()])
+
+
+@click.group(cls=_VendorListingGroup)
 @click.version_option(package_name="reconciler")
 def main() -> None:
     """Declarative, GitOps-style reconciliation of software license assignments."""

@@ -99,6 +99,16 @@ class Provider(ABC):
         self.http = http
         self.secrets = secrets
 
+    @classmethod
+    def summary(cls) -> str:
+        """One line for `reconciler --help`: the class's docstring, else its module's."""
+        import sys
+
+        for text in (cls.__doc__, sys.modules[cls.__module__].__doc__):
+            if text and text.strip():
+                return text.strip().splitlines()[0]
+        return cls.id
+
     # ---- how declarations map onto pools -------------------------------------------
     @classmethod
     def pool_of(cls, subject: Subject, license: str, attrs: Mapping[str, Any]) -> str:

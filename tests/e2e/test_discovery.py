@@ -76,6 +76,8 @@ def test_a_vendor_found_by_entry_points_runs_through_every_command(
     held = {s["robot"]: sorted(s["licenses"]) for s in
             document["providers"]["toyvendor"]["subjects"]}
     assert held == {"r1": ["painter", "welder"], "r2": ["painter", "welder"]}
+    listed = cli("--help").output
+    assert "toyvendor" in listed and "Toy vendor: robots hold licenses from pools" in listed
     schema = json.loads(cli("schema").stdout)
     assert "ToyConnectionSubject" in schema["$defs"]
     assert "robot" in schema["$defs"]["ToyConnectionSubject"]["properties"]
