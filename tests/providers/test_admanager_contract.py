@@ -22,28 +22,19 @@ from reconciler.providers.admanager import ADManagerConnection, ADManagerProvide
 from reconciler.sandbox.admanager import ADManagerSimulator
 from reconciler.secrets import Secrets
 from tests.conftest import sandbox_client
+from tests.contract import json_shape, vendor_fixtures
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "vendors" / "admanager"
+fixture = vendor_fixtures("admanager")
+shape = json_shape
 TOKEN = "sandbox-admanager-authtoken"
 
 
-def fixture(name: str) -> dict:
-    data = json.loads((FIXTURES / name).read_text())
-    assert data["source"], "every fixture names where it came from"
-    return data
 
 
 def answer(body: object, status: int = 200) -> httpx.Response:
     return httpx.Response(status, json=body)
 
 
-def shape(value: object) -> object:
-    """Keys and types, recursively (lists by their first element)."""
-    if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shape(value[0])] if value else []
-    return type(value).__name__
 
 
 # ---- the provider reads the vendor's answers ----------------------------------------------

@@ -7,7 +7,6 @@ requests are sent to the simulator, whose answers must have the documented shape
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,30 +24,17 @@ from reconciler.providers.licensespring import (
 from reconciler.sandbox.licensespring import LicenseSpringSimulator
 from reconciler.secrets import Secrets
 from tests.conftest import sandbox_client
+from tests.contract import json_shape, vendor_fixtures
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "licensespring"
+fixture = vendor_fixtures("licensespring")
+shape = json_shape
 SANDBOX_KEYS = {"K": "sandbox-licensespring-api-key", "S": "sandbox-licensespring-shared-key",
                 "M": "sandbox-licensespring-management-key"}
 MANAGEMENT = {"Authorization": "Api-Key sandbox-licensespring-management-key"}
 
 
-def fixture(name: str) -> dict[str, Any]:
-    loaded = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-    assert loaded["source"], f"{name} names no source"
-    return loaded  # type: ignore[no-any-return]
 
 
-def shape(value: Any) -> Any:
-    """Keys and JSON types, recursively (lists by their first item); null fits anything."""
-    if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shape(value[0])] if value else []
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return None if value is None else type(value).__name__
 
 
 def assert_fits(actual: Any, documented: Any, keys: set[str] | None = None,

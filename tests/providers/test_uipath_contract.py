@@ -21,29 +21,17 @@ from reconciler.providers.uipath import UiPathConnection, calls, facts
 from reconciler.providers.uipath.auth import _token, describe
 from reconciler.sandbox.uipath import UiPathSimulator
 from tests.conftest import sandbox_client
+from tests.contract import json_shape, vendor_fixtures
 
+fixture = vendor_fixtures("uipath")
+shape = json_shape
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "uipath"
 CONNECTION = UiPathConnection(host_username_env="U", host_password_env="P",
                               client_id_env="C", client_secret_env="S")
 
 
-def fixture(name: str) -> dict[str, Any]:
-    loaded = json.loads((FIXTURES / name).read_text())
-    assert loaded["source"].startswith("https://"), "every fixture names its public source"
-    return loaded
 
 
-def shape(value: Any) -> Any:
-    """Keys and JSON types, recursively: what a contract can hold two answers to."""
-    if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shape(value[0])] if value else []
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else "string"
 
 
 def preview(call: Any) -> RequestPreview:

@@ -8,7 +8,6 @@ exactly the documented keys and types.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +20,15 @@ from reconciler.providers.yext import YextConnection, YextProvider, pack_id_of
 from reconciler.sandbox.yext import YextSimulator
 from reconciler.secrets import Secrets
 from tests.conftest import sandbox_client
+from tests.contract import json_shape, vendor_fixtures
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "yext"
+fixture = vendor_fixtures("yext")
+shape = json_shape
 KEY = "sandbox-yext-api-key"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    loaded = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-    assert loaded["source"], f"{name} names no source"
-    return loaded  # type: ignore[no-any-return]
 
 
-def shape(value: Any) -> Any:
-    """Keys and JSON types, recursively (lists by their first item), for scalars."""
-    if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shape(value[0])] if value else []
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
 
 
 def assert_fits(actual: Any, documented: Any, where: str = "$") -> None:
