@@ -10,7 +10,6 @@ with the other instead of the vendor.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx

@@ -7,7 +7,6 @@ requests are sent to the simulator, whose answers must have the documented shape
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx

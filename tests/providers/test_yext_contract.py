@@ -8,7 +8,6 @@ exactly the documented keys and types.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
