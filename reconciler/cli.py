@@ -484,11 +484,19 @@ def drift(
               "RECONCILER_JOURNAL_RETENTION_DAYS does this on every run.")
 @click.option(
     "--resolve",
-    "resolution",
+    "resolutions",
     nargs=2,
+    multiple=True,
     metavar="ACTION_ID done|not-done",
     help="Settle a call left in doubt, or a pending request the vendor lost, after you "
-    "checked the vendor yourself.",
+    "checked the vendor yourself (repeatable).",
+)
+@click.option(
+    "--resolve-all-in-doubt",
+    "all_in_doubt",
+    type=click.Choice(["done", "not-done"]),
+    default=None,
+    help="Settle every call left in doubt (of --provider, if given) the same way.",
 )
 def journal_command(
     journal_path: Path | str,
@@ -498,10 +506,11 @@ def journal_command(
     until: str | None,
     providers: tuple[str, ...],
     prune_before: str | None,
-    resolution: tuple[str, str] | None,
+    resolutions: tuple[tuple[str, str], ...],
+    all_in_doubt: str | None,
 ) -> None:
     """Lists journal entries (every vendor-changing call, before and after), exports
-    them, prunes old ones, or settles a call left in doubt."""
+    them, prunes old ones, or settles calls left in doubt."""
     from reconciler.journal import open_journal, parse_when
 
     if isinstance(journal_path, Path) and not journal_path.exists():
@@ -518,7 +527,7 @@ def journal_command(
         _fail(f"error: {error}")
     try:
         with journal:
-            _journal_work(journal, limit, as_json, bounds, providers, resolution)
+            _journal_work(journal, limit, as_json, bounds, providers, resolutions, all_in_doubt)
     except ReconcilerError as error:
         _fail(f"error: {error}")
 
@@ -529,24 +538,16 @@ def _journal_work(
     as_json: bool,
     bounds: dict[str, str | None],
     providers: tuple[str, ...],
-    resolution: tuple[str, str] | None,
+    resolutions: tuple[tuple[str, str], ...],
+    all_in_doubt: str | None,
 ) -> None:
     if bounds["prune"] is not None:
         removed = journal.prune(bounds["prune"])
         click.echo(f"pruned {removed} entr{'y' if removed == 1 else 'ies'} before "
                    f"{bounds['prune']} from {journal.description}", err=True)
         return
-    if resolution:
-        action_id, verdict = resolution
-        doubtful = {e.action_id: e for e in [*journal.in_doubt(), *journal.pending()]}
-        if action_id not in doubtful:
-            _fail(f"error: {action_id} is neither in doubt nor pending (open: "
-                  f"{', '.join(sorted(doubtful)) or 'nothing'})")
-        if verdict not in {"done", "not-done"}:
-            _fail("error: say `done` or `not-done`")
-        outcome = "succeeded" if verdict == "done" else "not-done"
-        journal.resolved(doubtful[action_id].action(), outcome, "settled by an operator")
-        click.echo(f"{action_id}: recorded as {verdict}")
+    if resolutions or all_in_doubt:
+        _settle(journal, resolutions, all_in_doubt, providers)
         return
     filtered = bounds["since"] or bounds["until"] or providers
     entries = journal.entries(since=bounds["since"], until=bounds["until"],
@@ -563,6 +564,32 @@ def _journal_work(
             f"{entry.seq:>5} {entry.at} {entry.event:<8} {outcome:<9} "
             f"{entry.action_id}{vendor}{message}"
         )
+
+
+def _settle(journal: Journal, resolutions: tuple[tuple[str, str], ...],
+            all_in_doubt: str | None, providers: tuple[str, ...]) -> None:
+    """Records operator verdicts; checks every one before recording any, so a typo in
+    the fifth id does not leave four settled and the rest not."""
+    everything = journal.in_doubt()
+    in_doubt = [e for e in everything if not providers or e.action().provider in providers]
+    doubtful = {e.action_id: e for e in [*everything, *journal.pending()]}
+    verdicts = {e.action_id: all_in_doubt for e in in_doubt} if all_in_doubt else {}
+    for action_id, verdict in resolutions:
+        if action_id not in doubtful:
+            _fail(f"error: {action_id} is neither in doubt nor pending (open: "
+                  f"{', '.join(sorted(doubtful)) or 'nothing'})")
+        if verdict not in {"done", "not-done"}:
+            _fail(f"error: {action_id}: say `done` or `not-done`, not `{verdict}`")
+        if verdicts.get(action_id, verdict) != verdict:
+            _fail(f"error: {action_id} is given both `{verdicts[action_id]}` and `{verdict}`")
+        verdicts[action_id] = verdict
+    if not verdicts:
+        click.echo("nothing in doubt to settle", err=True)
+        return
+    for action_id, verdict in sorted(verdicts.items()):
+        outcome = "succeeded" if verdict == "done" else "not-done"
+        journal.resolved(doubtful[action_id].action(), outcome, "settled by an operator")
+        click.echo(f"{action_id}: recorded as {verdict}")
 
 
 @main.command("import")

@@ -59,3 +59,62 @@ def test_unreachable_database_names_it_without_the_password(pg_server):
     result = run("--journal", url)
     assert result.exit_code == 1
     assert "pw-not-printed" not in result.output and "reconciler:***@" in result.output
+
+
+def left_in_doubt(target) -> list[str]:
+    """Three calls a crash left in doubt (two yext, one uipath); returns their ids."""
+    actions = [seat_action("yext", "pack-a"), seat_action("yext", "pack-b"),
+               seat_action("uipath", "org-a")]
+    with Journal(target) as journal:
+        for action in actions:
+            journal.started(action)
+    return [action.id for action in actions]
+
+
+def verdicts(target) -> dict[str, str | None]:
+    """Action id → the outcome of its latest row (None: still in doubt)."""
+    with Journal(target) as journal:
+        return {e.action_id: e.outcome for e in journal.latest_per_action().values()}
+
+
+def test_resolve_settles_several_ids_in_one_run(target):
+    first, second, third = left_in_doubt(target)
+    result = run("--journal", str(target), "--resolve", first, "done",
+                 "--resolve", second, "not-done")
+    assert result.exit_code == 0, result.output
+    assert f"{first}: recorded as done" in result.output
+    assert verdicts(target) == {first: "succeeded", second: "not-done", third: None}
+
+
+def test_resolve_all_in_doubt_settles_every_call_of_the_chosen_provider(target):
+    first, second, third = left_in_doubt(target)
+    result = run("--journal", str(target), "--resolve-all-in-doubt", "not-done",
+                 "--provider", "yext")
+    assert result.exit_code == 0, result.output
+    assert verdicts(target) == {first: "not-done", second: "not-done", third: None}
+    everything = run("--journal", str(target), "--resolve-all-in-doubt", "done")
+    assert everything.exit_code == 0, everything.output
+    assert verdicts(target)[third] == "succeeded"
+    with Journal(target) as journal:
+        assert journal.in_doubt() == []
+    again = run("--journal", str(target), "--resolve-all-in-doubt", "done")
+    assert again.exit_code == 0 and "nothing in doubt to settle" in again.output
+
+
+def test_one_unknown_id_settles_none_of_the_others(target):
+    first, second, third = left_in_doubt(target)
+    result = run("--journal", str(target), "--resolve", first, "done",
+                 "--resolve", "yext:assign:no-such:store-001", "done")
+    assert result.exit_code == 1
+    assert "yext:assign:no-such:store-001 is neither in doubt nor pending" in result.output
+    assert verdicts(target) == {first: None, second: None, third: None}
+
+
+def test_contradicting_verdicts_are_refused(target):
+    first, _, _ = left_in_doubt(target)
+    result = run("--journal", str(target), "--resolve-all-in-doubt", "done",
+                 "--resolve", first, "not-done")
+    assert result.exit_code == 1
+    assert f"{first} is given both `done` and `not-done`" in result.output
+    with Journal(target) as journal:
+        assert len(journal.in_doubt()) == 3
