@@ -1,0 +1,156 @@
+"""Estates for the crash tests: per provider, a seed, a desired state ~300 changes away,
+and what the vendor holds, read straight from the simulator's state.
+
+Four providers reuse the benchmark scenarios (`benchmarks/scenarios/`) with every
+grant in play: half the holders lose their license, as many newcomers gain one, the
+other half keep theirs. ADManager batches identical changes into one workflow
+request, so its estate gives each change its own SKU: one request per change.
+
+`holdings` reads the simulator's state, never reconciler's provider: what the test
+calls "the vendor differs from the YAML" must not depend on the code under test.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.scenarios import builders
+
+Holding = tuple[str, str, int | None]
+"""(subject id, license id, quantity or None)."""
+
+GRANTS = 300
+"""Grants in play per provider; with `difference=1.0`, 150 removals and 150 additions."""
+
+CRASH_LIMITS = {"concurrency": 4, "rate_limit": 10_000, "max_removals": 10_000,
+                "backoff_initial": 0.001, "backoff_max": 0.01, "retries": 15, "timeout": 5.0}
+
+
+@dataclass
+class Estate:
+    provider: str
+    seed: dict[str, Any]
+    document: dict[str, Any]
+
+    @property
+    def block(self) -> dict[str, Any]:
+        block: dict[str, Any] = self.document["providers"][self.provider]
+        return block
+
+    def desired(self) -> set[Holding]:
+        """What the YAML says its named subjects hold."""
+        held: set[Holding] = set()
+        for subject in self.block["subjects"]:
+            name = _subject_id(subject)
+            for entry in subject.get("licenses") or []:
+                if isinstance(entry, str):
+                    held.add((name, entry, None))
+                else:
+                    held.add((name, entry["id"], entry.get("quantity")))
+        return held
+
+    def named(self) -> set[str]:
+        return {_subject_id(subject) for subject in self.block["subjects"]}
+
+    def held(self, state: dict[str, Any]) -> set[Holding]:
+        """What the vendor holds for the subjects the YAML names."""
+        named = self.named()
+        return {h for h in HOLDINGS[self.provider](state) if h[0] in named}
+
+
+def _subject_id(subject: dict[str, Any]) -> str:
+    kinds = [k for k in subject if k not in {"licenses", "attrs", "protected"}]
+    assert len(kinds) == 1, subject
+    return str(subject[kinds[0]])
+
+
+def estate(provider: str, rng: random.Random) -> Estate:
+    if provider == "admanager":
+        return admanager_estate()
+    scenario = builders()[provider](GRANTS, rng, 1.0)
+    found = Estate(provider, scenario.seed, scenario.document)
+    found.block["limits"] = {**(found.block.get("limits") or {}), **CRASH_LIMITS}
+    return found
+
+
+# ---- ADManager: one SKU per pair of changes, so every change is its own request ----------
+DOMAIN = "crash.local"
+SKUS = GRANTS // 2
+
+
+def admanager_estate() -> Estate:
+    """Per SKU k: `keep-k` holds it and keeps it, `lose-k` gives it back, `gain-k` gets it.
+
+    Requests are approved the moment another call reaches the server
+    (`auto_approve_after_s: 0`), in the order they were filed.
+    """
+    skus = {f"SKU{k:03}": {"name": f"SKU {k}", "total": 2, "plans": [f"PLAN{k:03}"]}
+            for k in range(SKUS)}
+    users: list[dict[str, Any]] = []
+    subjects: list[dict[str, Any]] = []
+    for k, sku in enumerate(skus):
+        for role, before, after in (("keep", True, True), ("lose", True, False),
+                                    ("gain", False, True)):
+            name = f"{role}-{k:03}"
+            users.append({"displayName": name, "sAMAccountName": name,
+                          "userPrincipalName": f"{name}@{DOMAIN}",
+                          "licences": {sku: {"disabled": []}} if before else {}})
+            subjects.append({"user": name, "attrs": {"domain": DOMAIN},
+                             "licenses": [sku] if after else []})
+    seed = {"auth_tokens": ["sandbox-admanager-authtoken"], "licence_column": "O365_LICENSES",
+            "max_range": 100, "auto_approve_after_s": 0,
+            "domains": {DOMAIN: {"skus": skus, "users": users}}}
+    document = {"providers": {"admanager": {
+        "connection": {"base_url_env": "ADMANAGER_BASE_URL",
+                       "auth_token_env": "ADMANAGER_AUTHTOKEN",
+                       "capacity": {sku: 2 for sku in skus},
+                       "skus": {sku: {"name": v["name"], "plans": v["plans"]}
+                                for sku, v in skus.items()}},
+        "limits": dict(CRASH_LIMITS),
+        "subjects": subjects,
+    }}}
+    return Estate("admanager", seed, document)
+
+
+# ---- vendor truth, from each simulator's own state --------------------------------------
+def _yext(state: dict[str, Any]) -> Iterable[Holding]:
+    for account in state["accounts"].values():
+        for pack, holders in account["assignments"].items():
+            yield from ((entity, pack, None) for entity in holders)
+
+
+def _uipath(state: dict[str, Any]) -> Iterable[Holding]:
+    for org in state["organizations"].values():
+        yield from ((org["name"], code, n) for code, n in org["products"].items() if n)
+        for tenant in org["tenants"].values():
+            for service, codes in tenant["services"].items():
+                yield from ((tenant["name"], f"{service}/{code}", n)
+                            for code, n in codes.items() if n)
+        for user, bundles in org["users"].items():
+            yield from ((user, code, None) for code in bundles)
+
+
+def _licensespring(state: dict[str, Any]) -> Iterable[Holding]:
+    for entry in state["licenses"]:
+        yield from ((d["hardware_id"], entry["license_key"], None)
+                    for d in entry["devices"] if d["device_active"])
+
+
+def _commvault(state: dict[str, Any]) -> Iterable[Holding]:
+    for client in state["clients"].values():
+        yield from ((client["name"], name, None) for name in client["consumed"])
+
+
+def _admanager(state: dict[str, Any]) -> Iterable[Holding]:
+    for domain in state["domains"].values():
+        for user in domain["users"]:
+            yield from ((user["sAMAccountName"], sku, None) for sku in user["licences"])
+
+
+HOLDINGS: dict[str, Callable[[dict[str, Any]], Iterable[Holding]]] = {
+    "yext": _yext, "uipath": _uipath, "licensespring": _licensespring,
+    "commvault": _commvault, "admanager": _admanager,
+}
