@@ -285,6 +285,27 @@ class Session:
             for action, outcome in report.results
             if outcome.status is OutcomeStatus.PENDING and outcome.vendor_request_id
         ]
+        return await self.wait_for(waiting, journal, timeout=timeout, poll=poll,
+                                   listener=listener)
+
+    def journal_pending(self, journal: Journal) -> list[PendingRequest]:
+        """Requests earlier applies left pending at this session's vendors."""
+        return [
+            PendingRequest(action=entry.action(), request_id=entry.vendor_request_id)
+            for entry in journal.pending()
+            if entry.vendor_request_id and entry.provider in self.providers
+        ]
+
+    async def wait_for(
+        self,
+        waiting: list[PendingRequest],
+        journal: Journal,
+        *,
+        timeout: float,
+        poll: float = 2.0,
+        listener: Callable[[Resolution], None] | None = None,
+    ) -> list[Resolution]:
+        """Polls async vendors until these requests are settled or `timeout` passes."""
         settled: list[Resolution] = []
         deadline = time.monotonic() + timeout
         while waiting:

@@ -56,8 +56,13 @@ def test_requests_stay_pending_until_approved_and_are_never_filed_twice(workspac
     waiting = plan_json(cli, desired)
     assert waiting["actions"] == [] and len(waiting["pending"]) == 5
     again = cli("apply", desired, "--sandbox", "--auto-approve")
-    assert again.exit_code == 0 and len(created(workspace)) == filed, "no second request"
+    # Nothing new to send, but the vendor still differs: never "converged" (exit 0).
+    assert again.exit_code == 1 and len(created(workspace)) == filed, "no second request"
+    assert "Held back: 5 change(s)" in again.output
     decide(workspace, "approve")
+    waited = cli("apply", desired, "--sandbox", "--auto-approve", "--wait", "5")
+    assert waited.exit_code == 0, waited.output
+    assert len(created(workspace)) == filed
     done = cli("plan", desired, "--sandbox", "--detailed-exitcode")
     assert done.exit_code == 0, done.output
 
@@ -162,7 +167,8 @@ def test_dropped_answers_converge_without_filing_twice(workspace, cli):
         assert first.exit_code == 0, first.output
         assert len(simulator.state["requests"]) == 5
         again = cli("apply", str(desired), "--auto-approve", env=env)
-        assert again.exit_code == 0 and len(simulator.state["requests"]) == 5
+        # Held back while pending: not converged, and nothing filed a second time.
+        assert again.exit_code == 1 and len(simulator.state["requests"]) == 5
         for request_id in list(simulator.state["requests"]):  # the approver acts
             approved = httpx.post(f"{served.urls['admanager']}/_sandbox/workflow/"
                                   f"{request_id}/approve")

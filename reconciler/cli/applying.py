@@ -1,0 +1,170 @@
+"""`apply`: a saved plan (rebuilt and compared, applied once) or plan-and-apply."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    _confirm_or_refuse,
+    _connector,
+    _fail,
+    _locked,
+    _progress,
+    _read_done,
+    _reading,
+    _run,
+    _saved_plan,
+    _setup_logging,
+    journal_option,
+    lock_timeout_option,
+    main,
+    removals_option,
+    sandbox_option,
+    target_option,
+    verbose_option,
+)
+from reconciler.errors import PlanAlreadyAppliedError
+from reconciler.model import OutcomeStatus, Plan
+from reconciler.pipeline import Session, load_desired
+from reconciler.progress import Reporter
+from reconciler.providers.base import Resolution
+from reconciler.render.text import action_line, render_requests, render_text
+from reconciler.sealing import plan_digest
+from reconciler.secrets import REDACTOR
+from reconciler.targeting import parse_targets
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@sandbox_option
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--dry-run", is_flag=True, help="Print every request; send nothing that changes.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Poll async vendors (ADManager) until the requests created are executed or "
+    "rejected, for at most SECONDS.",
+)
+@removals_option
+@journal_option
+@lock_timeout_option
+@target_option
+@verbose_option
+def apply(
+    targets: Sequence[str],
+    sandbox: bool,
+    auto_approve: bool,
+    dry_run: bool,
+    wait_seconds: float | None,
+    max_removals: int | None,
+    journal_path: Path | str,
+    lock_timeout: float,
+    target_values: Sequence[str],
+    verbose: bool,
+) -> None:
+    """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go.
+
+    A saved plan is never executed from its own contents: the YAML it names is
+    loaded, the vendors are read again and the plan is rebuilt; only when the rebuilt
+    plan equals the saved one are the rebuilt requests sent, and a plan applies once.
+    """
+    _setup_logging(verbose)
+    saved = _saved_plan(targets)
+
+    async def work() -> bool:
+        desired = load_desired(_config_paths(saved) if saved is not None else targets)
+        settled: list[Resolution] = []
+        # A saved plan keeps its own targets unless others are given (then they must match).
+        chosen_targets = target_values or (saved.targets if saved is not None else ())
+        session = Session(desired, connector=_connector(sandbox), on_read=_read_done,
+                          targets=parse_targets(chosen_targets))
+        with _locked(session, journal_path, lock_timeout) as journal:
+            digest = plan_digest(saved) if saved is not None else None
+            if digest is not None:
+                _refuse_if_applied(journal.applied_at(digest))
+            async with session:
+                if saved is not None:
+                    with _reading(session.desired, "rebuilding the plan to check it: reading"):
+                        chosen = await session.rebuild(saved, journal, max_removals=max_removals)
+                else:
+                    with _reading(session.desired):
+                        chosen = await session.plan(journal, max_removals=max_removals)
+                if dry_run:
+                    click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
+                    return True
+                if not chosen.actions:
+                    click.echo(REDACTOR.text(render_text(chosen)), nl=False)
+                    if chosen.pending and wait_seconds is not None:
+                        waited = await session.wait_for(
+                            session.journal_pending(journal), journal,
+                            timeout=wait_seconds, listener=_settled)
+                        return bool(waited) and all(r.status == "executed" for r in waited)
+                    # Held back (pending at the vendor, in doubt) is not converged.
+                    return chosen.converged
+                if saved is None and not auto_approve:
+                    click.echo(REDACTOR.text(render_text(chosen)), nl=False)
+                    _confirm_or_refuse()
+                if digest is not None:
+                    _refuse_if_applied(journal.claim_plan(digest))
+                reporter = Reporter()
+                with reporter.track("applying", len(chosen.actions)):
+                    report = await session.apply(chosen, journal, _progress(reporter))
+                    if wait_seconds is not None:
+                        settled = await session.wait_for_pending(
+                            report, journal, timeout=wait_seconds, listener=_settled
+                        )
+        total = len(report.results)
+        pending = report.count(OutcomeStatus.PENDING)
+        waiting = f" ({pending} pending at the vendor)" if pending else ""
+        click.echo(
+            f"Apply finished: {total - len(report.failed)} of {total} actions done{waiting}, "
+            f"{len(report.failed)} failed or skipped.",
+            err=True,
+        )
+        unsettled = [r for r in settled if r.status != "executed"]
+        for resolution in unsettled:
+            click.echo(f"not executed: request {resolution.request.request_id} is "
+                       f"{resolution.status}", err=True)
+        return report.ok and not unsettled
+
+    ok = _run(work)
+    sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+def _refuse_if_applied(at: str | None) -> None:
+    if at is not None:
+        raise PlanAlreadyAppliedError(
+            f"this plan was already applied at {at}; a plan applies once. "
+            "Run `reconciler plan` again and apply the new plan."
+        )
+
+
+def _config_paths(saved: Plan) -> list[str]:
+    """The YAML a saved plan was made from, if it lies inside the working directory.
+
+    The plan file names its YAML; a file edited to name YAML elsewhere on the machine
+    (outside the reviewed checkout) is refused rather than loaded.
+    """
+    if not saved.config_paths:
+        _fail("error: the plan file names no desired-state files")
+    here = Path.cwd().resolve()
+    for name in saved.config_paths:
+        if not (here / name).resolve().is_relative_to(here):
+            _fail(f"error: the plan file names {name!r}, outside the working directory "
+                  f"{here}; apply plans from the checkout they were made in")
+    return list(saved.config_paths)
+
+
+def _settled(resolution: Resolution) -> None:
+    detail = f" ({resolution.message})" if resolution.message else ""
+    line = f"request {resolution.request.request_id} {resolution.status}{detail}: "
+    click.echo(REDACTOR.text(line + action_line(resolution.request.action)), err=True)

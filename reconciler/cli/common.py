@@ -1,0 +1,218 @@
+"""What every `reconciler` command shares: options, error handling, output, locking.
+
+Exit codes are decided here, once: 0 success / in sync, 1 error or failed action,
+2 changes present (`plan --detailed-exitcode`, `drift`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import click
+
+from reconciler.connectors import Connector, NetworkConnector
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
+from reconciler.journal import Journal, open_journal
+from reconciler.lock import lock_scopes
+from reconciler.model import Action, CurrentState, DesiredState, Outcome, Plan
+from reconciler.pipeline import Session
+from reconciler.progress import Reporter
+from reconciler.render.json import read_plan, render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import action_line, render_text
+from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox, SandboxConnector
+from reconciler.secrets import REDACTOR, RedactingFilter
+from reconciler.targeting import lock_scopes_of
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+T = TypeVar("T")
+
+log = logging.getLogger("reconciler")
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(REDACTOR.text(message), err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    """Runs async work; every project error becomes a clean message and exit 1."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(REDACTOR.text(str(problem)), err=True)
+        sys.exit(EXIT_ERROR)
+    except ReconcilerError as error:
+        _fail(f"error: {error}")
+
+
+def _connector(sandboxed: bool) -> Connector:
+    """The vendors, or their simulators (state kept in .reconciler/sandbox/)."""
+    if sandboxed:
+        return SandboxConnector(InProcessSandbox(DEFAULT_STATE_DIR))
+    return NetworkConnector()
+
+
+def _print_plan(plan: Plan, output: str, verbose: bool = False) -> None:
+    if output == "json":
+        click.echo(render_json(plan), nl=False)
+    elif output == "markdown":
+        click.echo(render_markdown(plan), nl=False)
+    else:
+        click.echo(REDACTOR.text(render_text(plan, verbose=verbose)), nl=False)
+
+
+def _read_done(provider: str, state: CurrentState, seconds: float) -> None:
+    click.echo(f"  read {provider}: {len(state.grants)} grant(s), {len(state.pools)} pool(s) "
+               f"in {seconds:.1f}s", err=True)
+
+
+def _reading(desired: DesiredState, what: str = "reading") -> AbstractContextManager[Reporter]:
+    """Vendor reads can take minutes on big estates: show that something is happening."""
+    return Reporter().waiting(f"{what} {', '.join(sorted(desired.providers))}")
+
+
+def _progress(reporter: Reporter) -> Callable[[Action, Outcome], None]:
+    def report(action: Action, outcome: Outcome) -> None:
+        detail = f" ({outcome.message})" if outcome.message else ""
+        reporter.step(f"{outcome.status.value:>9}: {action_line(action)}{detail}")
+
+    return report
+
+
+sandbox_option = click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run against the built-in simulators (state kept in .reconciler/sandbox/).",
+)
+def _journal_target(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | str:
+    """A path (SQLite) or a postgresql:// URL kept as text (Path would fold its `//`)."""
+    from reconciler.journal import journal_target
+
+    return journal_target(value)
+
+
+journal_option = click.option(
+    "--journal",
+    "journal_path",
+    default=str(DEFAULT_JOURNAL),
+    envvar="RECONCILER_JOURNAL_URL",
+    show_envvar=True,
+    show_default=True,
+    metavar="PATH|URL",
+    callback=_journal_target,
+    help="Journal: a SQLite file, or a postgresql:// URL shared by every runner "
+    "(then locks span machines).",
+)
+removals_option = click.option(
+    "--max-removals",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Refuse plans removing more grants than this per provider (default: YAML, else 25).",
+)
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Plan format on stdout; logs and progress go to stderr.",
+)
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
+
+
+_SECONDS_PER_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """`0`, `30`, `30s`, `5m`, `1h`: how long to wait for another run's lock."""
+    text = value.strip().lower()
+    unit = text[-1] if text and text[-1] in "smh" else ""
+    try:
+        seconds = float(text[: len(text) - len(unit)]) * _SECONDS_PER_UNIT[unit]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration such as 0, 30s, 5m or 1h") from None
+    if seconds < 0:
+        raise click.BadParameter("a duration cannot be negative")
+    return seconds
+
+
+target_option = click.option(
+    "--target",
+    "target_values",
+    multiple=True,
+    metavar="PROVIDER[/POOL]",
+    help="Limit reading and planning to this provider or pool (repeatable).",
+)
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    callback=_duration,
+    default="0",
+    metavar="DURATION",
+    show_default=True,
+    help="Wait this long (30s, 5m) for another run's lock; 0 fails at once naming the holder.",
+)
+
+
+class _VendorListingGroup(click.Group):
+    """Help that lists the vendors installed here, each described by its own provider."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from reconciler.providers import registry
+
+        with formatter.section("Vendors (providers found installed)"):
+            formatter.write_dl([(name, cls.summary()) for name, cls in registry().items()])
+
+
+@click.group(cls=_VendorListingGroup)
+@click.version_option(package_name="reconciler")
+def main() -> None:
+    """Declarative, GitOps-style reconciliation of software license assignments."""
+
+
+@contextmanager
+def _locked(session: Session, journal_path: Path | str, timeout: float) -> Iterator[Journal]:
+    """The journal, with the run's scopes locked before anything is read."""
+    scopes = lock_scopes_of(session.desired, session.targets)
+    with open_journal(journal_path) as journal, lock_scopes(journal, scopes, timeout):
+        yield journal
+
+
+def _saved_plan(targets: Sequence[str], *, required: bool = False) -> Plan | None:
+    """A single JSON argument is a saved plan; anything else is desired-state paths."""
+    if not required and (len(targets) != 1 or not targets[0].endswith(".json")):
+        return None
+    path = Path(targets[0])
+    try:
+        return read_plan(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        _fail(f"error: cannot read plan file {path}: {error.strerror}")
+    except ValueError as error:
+        _fail(f"error: {path} is not a reconciler plan file: {str(error).splitlines()[0]}")
+
+
+def _confirm_or_refuse() -> None:
+    if not sys.stdin.isatty():
+        _fail(
+            "error: refusing to apply without --auto-approve: stdin is not a terminal. "
+            "Review the plan, then re-run with --auto-approve (or apply a saved plan file)."
+        )
+    if not click.confirm("Apply these changes?", default=False):
+        _fail("apply cancelled; nothing was changed")

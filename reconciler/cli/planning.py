@@ -1,0 +1,159 @@
+"""`validate`, `plan`, `show` and `drift`: everything that reads and never changes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    _connector,
+    _locked,
+    _print_plan,
+    _read_done,
+    _reading,
+    _run,
+    _saved_plan,
+    _setup_logging,
+    journal_option,
+    lock_timeout_option,
+    main,
+    output_option,
+    removals_option,
+    sandbox_option,
+    target_option,
+    verbose_option,
+)
+from reconciler.errors import ConfigError
+from reconciler.model import Plan
+from reconciler.pipeline import Session, load_desired
+from reconciler.render.json import render_json
+from reconciler.targeting import parse_targets
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+def validate(paths: Sequence[str]) -> None:
+    """Checks desired-state files; contacts no vendor."""
+    try:
+        desired = load_desired(paths)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_ERROR)
+    grants = sum(len(p.grants) for p in desired.providers.values())
+    click.echo(
+        f"valid: {len(desired.paths)} file(s), {len(desired.providers)} provider(s), "
+        f"{grants} grant(s)"
+    )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@sandbox_option
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Save the plan (JSON).")
+@output_option
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when no changes, 2 when there are changes, 1 on error.",
+)
+@removals_option
+@journal_option
+@lock_timeout_option
+@target_option
+@verbose_option
+def plan(
+    paths: Sequence[str],
+    sandbox: bool,
+    out: Path | None,
+    output: str,
+    detailed_exitcode: bool,
+    max_removals: int | None,
+    journal_path: Path | str,
+    lock_timeout: float,
+    target_values: Sequence[str],
+    verbose: bool,
+) -> None:
+    """Reads current state, diffs it with the YAML, prints the ordered plan.
+
+    With --detailed-exitcode: 0 in sync, 2 changes or anything held back (a call in
+    doubt, a request pending at the vendor), 1 error.
+    """
+    _setup_logging(verbose)
+
+    async def work() -> Plan:
+        session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
+                          targets=parse_targets(target_values))
+        with _locked(session, journal_path, lock_timeout) as journal:
+            async with session:
+                with _reading(session.desired):
+                    return await session.plan(journal, max_removals=max_removals)
+
+    result = _run(work)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_json(result), encoding="utf-8")
+        click.echo(f"plan saved to {out}", err=True)
+    _print_plan(result, output, verbose)
+    if detailed_exitcode and not result.converged:
+        sys.exit(EXIT_CHANGES)
+
+
+@main.command()
+@click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False))
+@output_option
+@verbose_option
+def show(planfile: Path, output: str, verbose: bool) -> None:
+    """Renders a saved plan (text, JSON or Markdown); contacts no vendor.
+
+    What it shows is what the file says; `apply PLANFILE` still rebuilds the plan and
+    refuses it unless the YAML and the vendors give the same.
+    """
+    saved = _saved_plan([str(planfile)], required=True)
+    assert saved is not None
+    _print_plan(saved, output, verbose)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@sandbox_option
+@output_option
+@journal_option
+@lock_timeout_option
+@target_option
+@verbose_option
+def drift(
+    paths: Sequence[str],
+    sandbox: bool,
+    output: str,
+    journal_path: Path | str,
+    lock_timeout: float,
+    target_values: Sequence[str],
+    verbose: bool,
+) -> None:
+    """Scheduled check: exit 0 in sync, 2 drifted or held back (printed), 1 error."""
+    _setup_logging(verbose)
+
+    async def work() -> Plan:
+        session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
+                          targets=parse_targets(target_values))
+        with _locked(session, journal_path, lock_timeout) as journal:
+            async with session:
+                with _reading(session.desired):
+                    return await session.plan(journal, max_removals=10**9)
+
+    result = _run(work)
+    _print_plan(result, output, verbose)
+    if not result.converged:
+        if output == "text":
+            held = f", {len(result.pending)} held back" if result.pending else ""
+            click.echo(
+                f"drift: {len(result.actions)} difference(s) from the desired state{held}",
+                err=True,
+            )
+        sys.exit(EXIT_CHANGES)
