@@ -25,11 +25,11 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -40,6 +40,9 @@ from reconciler.secrets import REDACTOR, Redactor
 from reconciler.throttle import AdaptiveRate
 
 log = logging.getLogger("reconciler.http")
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -254,7 +257,8 @@ class VendorHttp:
         )
         self.client = client
         self.rate = AdaptiveRate(limits.rate_limit)
-        self._concurrency = asyncio.Semaphore(max(limits.concurrency, 1))
+        self._slots = max(limits.concurrency, 1)
+        self._concurrency = asyncio.Semaphore(self._slots)
         self._retry = retry
         self.waits: list[float] = []
         self._redactor = redactor
@@ -262,6 +266,26 @@ class VendorHttp:
         self.throttled = 0
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         """How waits between attempts are slept (tests observe them instead)."""
+
+    async def each(self, fn: Callable[[Item], Awaitable[Result]],
+                   items: Sequence[Item]) -> list[Result]:
+        """`fn(item)` for every item, results in item order, a few at a time.
+
+        For a per-subject read (one call per client): a task per item would hold
+        100k suspended coroutines and their futures while the concurrency bound lets
+        16 through. Twice the concurrency keeps every slot busy while some workers
+        parse; the first error propagates as from `asyncio.gather`.
+        """
+        results: list[Result | None] = [None] * len(items)
+        queue = iter(enumerate(items))
+
+        async def worker() -> None:
+            for index, item in queue:
+                results[index] = await fn(item)
+
+        workers = min(len(items), 2 * self._slots)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return cast(list[Result], results)
 
     def preview(self, call: Call) -> RequestPreview:
         """The call as a reviewer sees it: full URL, body, every secret masked."""

@@ -11,11 +11,14 @@ import datetime as dt
 import hashlib
 import heapq
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from deepdiff import DeepDiff
+from pydantic import TypeAdapter
 
 from reconciler.errors import CapacityError, ConfigError, Problem, SafetyError
 from reconciler.model import (
@@ -28,9 +31,11 @@ from reconciler.model import (
     GrantKey,
     PendingChange,
     Plan,
+    PoolDecl,
     PoolState,
     PoolSummary,
     ProviderDesired,
+    SubjectDecl,
     Summary,
 )
 
@@ -50,26 +55,49 @@ class Diff:
     unmanaged: int = 0
 
 
+_LISTED = ("grants", "subjects", "pools")
+_ITEM_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "grants": TypeAdapter(Grant), "subjects": TypeAdapter(SubjectDecl),
+    "pools": TypeAdapter(PoolDecl),
+}
+
+
 def config_digest(desired: DesiredState) -> str:
-    """A digest of what the YAML means (not how it is laid out: lines don't count)."""
-    payload = {}
-    for name, provider in sorted(desired.providers.items()):
-        dumped = provider.model_dump(
-            mode="json",
-            exclude={
-                "source": True,
-                "grants": {"__all__": {"source"}},
-                "subjects": {"__all__": {"source"}},
-                "pools": {"__all__": {"source"}},
-            },
-        )
-        for listed in ("grants", "subjects", "pools"):
-            dumped[listed] = sorted(
-                dumped[listed], key=lambda item: json.dumps(item, sort_keys=True)
-            )
-        payload[name] = dumped
-    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    """A digest of what the YAML means (not how it is laid out: lines don't count).
+
+    The hash of one JSON document (`{provider: its settings, with grants, subjects
+    and pools each sorted by their JSON}`, keys sorted, compact), streamed into the
+    hash an item at a time: 100k grants dumped at once would be a transient of
+    over 100 MB, the peak of a whole plan.
+    """
+    digest = hashlib.sha256()
+    digest.update(b"{")
+    for index, (name, provider) in enumerate(sorted(desired.providers.items())):
+        head = provider.model_dump(mode="json", exclude={"source", *_LISTED})
+        markers = {json.dumps(f"\0{listed}\0"): listed for listed in _LISTED}
+        for marker, listed in markers.items():
+            head[listed] = json.loads(marker)
+        encoded = json.dumps(head, sort_keys=True, separators=(",", ":"))
+        digest.update(f"{',' if index else ''}{json.dumps(name)}:".encode())
+        for piece in re.split(f"({'|'.join(re.escape(m) for m in markers)})", encoded):
+            if piece in markers:
+                _digest_list(digest, getattr(provider, markers[piece]), markers[piece])
+            else:
+                digest.update(piece.encode())
+    digest.update(b"}")
+    return digest.hexdigest()
+
+
+def _digest_list(digest: Any, items: Sequence[Any], listed: str) -> None:
+    """`[...]` of the items, sorted by their JSON (as one json.dumps would write them)."""
+    adapter = _ITEM_ADAPTERS[listed]
+    keyed = []
+    for item in items:
+        dumped = adapter.dump_python(item, mode="json", exclude={"source"})
+        keyed.append((json.dumps(dumped, sort_keys=True),
+                      json.dumps(dumped, sort_keys=True, separators=(",", ":"))))
+    keyed.sort()
+    digest.update(b"[" + b",".join(compact.encode() for _, compact in keyed) + b"]")
 
 
 # ---- diff -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ conflicting settings across files. All problems are collected, not just the firs
 from __future__ import annotations
 
 import difflib
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -91,15 +92,20 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[Problem]]:
 def load(paths: Iterable[str], providers: Mapping[str, ProviderSpec]) -> DesiredState:
     """Reads, validates and merges every file; raises ConfigError with all problems."""
     files, problems = discover(paths)
-    documents: list[tuple[SourceDocument, Document]] = []
+    builders: dict[str, _ProviderBuilder] = {}
     for file in files:
+        # One file at a time: its parsed data, line map and document model are merged
+        # and dropped before the next is read, so a large estate split over many files
+        # never holds more than one file's intermediate forms at once.
         sources, read_problems = read_documents(file, display=str(file))
         problems.extend(read_problems)
-        for source in sources:
+        while sources:
+            source = sources.pop(0)
             document = _validate(source, problems)
             if document is not None:
-                documents.append((source, document))
-    merged = _merge(documents, providers, problems)
+                _merge_into(builders, source, document, providers, problems)
+            del source, document
+    merged = {name: builder.finish(problems) for name, builder in sorted(builders.items())}
     if problems:
         raise ConfigError(_sorted_unique(problems))
     return DesiredState(providers=merged, paths=tuple(str(f) for f in files))
@@ -215,23 +221,24 @@ def _did_you_mean(key: str, allowed: list[str]) -> str:
 
 
 # ---- merging documents into one desired state ---------------------------------------------
-def _merge(
-    documents: list[tuple[SourceDocument, Document]],
+def _merge_into(
+    builders: dict[str, _ProviderBuilder],
+    source: SourceDocument,
+    document: Document,
     providers: Mapping[str, ProviderSpec],
     problems: list[Problem],
-) -> dict[str, ProviderDesired]:
-    builders: dict[str, _ProviderBuilder] = {}
-    for source, document in documents:
-        for name, block in document.providers.items():
-            where = source.location(("providers", name))
-            spec = providers.get(name)
-            if spec is None:
-                hint = _did_you_mean(name, sorted(providers))
-                problems.append(Problem(where, f"unknown provider '{name}'{hint}"))
-                continue
-            builder = builders.setdefault(name, _ProviderBuilder(name, spec))
-            builder.add(source, block, problems)
-    return {name: builder.finish(problems) for name, builder in sorted(builders.items())}
+) -> None:
+    """Adds one document's provider blocks to the builders (conflicts across files are
+    caught there, since a builder keeps every declaration's location)."""
+    for name, block in document.providers.items():
+        where = source.location(("providers", name))
+        spec = providers.get(name)
+        if spec is None:
+            hint = _did_you_mean(name, sorted(providers))
+            problems.append(Problem(where, f"unknown provider '{name}'{hint}"))
+            continue
+        builder = builders.setdefault(name, _ProviderBuilder(name, spec))
+        builder.add(source, block, problems)
 
 
 class _ProviderBuilder:
@@ -248,6 +255,7 @@ class _ProviderBuilder:
         self.pools: dict[str, PoolDecl] = {}
         self.subjects: dict[tuple[str, str], SubjectDecl] = {}
         self.grants: dict[tuple[str, ...], Grant] = {}
+        self._attrs: dict[tuple[tuple[str, str, Any], ...], dict[str, Any]] = {}
 
     def add(self, source: SourceDocument, block: ProviderBlock, problems: list[Problem]) -> None:
         base: DataPath = ("providers", self.name)
@@ -350,6 +358,7 @@ class _ProviderBuilder:
         if named is None:
             return
         kind, subject_id = named
+        kind = sys.intern(kind)  # one string per kind, not one per subject
         kind_at = source.location((*path, kind))
         why = id_problem(f"{kind} id", subject_id) or self.spec.subject_id_problem(
             kind, subject_id
@@ -386,12 +395,12 @@ class _ProviderBuilder:
                 continue
             grant = Grant(
                 provider=self.name,
-                pool=pool,
+                pool=sys.intern(pool),
                 subject=subject,
-                license=spec.id,
+                license=sys.intern(spec.id),
                 quantity=spec.quantity,
                 expires=spec.expires,
-                attrs=attrs,
+                attrs=self._shared(attrs),
                 source=license_at,
             )
             if grant.key in self.grants:
@@ -404,6 +413,16 @@ class _ProviderBuilder:
                 )
                 continue
             self.grants[grant.key] = grant
+
+    def _shared(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """One dict for equal attrs of plain values (100k grants mostly hold `{}` or
+        the same `{organization: ...}`); grants are frozen and nothing edits attrs."""
+        try:
+            # The type is part of the key: False == 0 == 0.0, but they are not the same value.
+            key = tuple(sorted((k, type(v).__name__, v) for k, v in attrs.items()))
+            return self._attrs.setdefault(key, attrs)
+        except TypeError:  # a list or dict value: not hashable, kept as is
+            return attrs
 
     def finish(self, problems: list[Problem]) -> ProviderDesired:
         connection = self.connection

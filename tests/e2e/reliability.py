@@ -40,15 +40,21 @@ def fast_example(workspace: Path, provider: str) -> Path:
     return target
 
 
-def journaled_calls(journal: Path) -> set[tuple[str, str]]:
-    """(method, path) of every vendor-changing call reconciler journaled."""
+def journaled_calls(journal: Path, *, one_shot: bool = False) -> set[tuple[str, str]]:
+    """(method, path) of every vendor-changing call reconciler journaled.
+
+    `one_shot`: only calls their provider does not mark repeatable. A repeatable one
+    (a Commvault release: a second one answers "not consumed") may be sent again
+    after a dropped response, by design.
+    """
     from urllib.parse import urlsplit
 
     from reconciler.journal import Journal
 
     with Journal(journal) as opened:
         actions = [Action.model_validate_json(row["action_json"]) for row in opened.rows()]
-    return {(a.request.method, urlsplit(a.request.url).path) for a in actions}
+    return {(a.request.method, urlsplit(a.request.url).path) for a in actions
+            if not (one_shot and a.repeatable)}
 
 
 def duplicated_changes(log: list[dict[str, Any]], journal: Path) -> list[tuple[str, str, str]]:
@@ -56,7 +62,7 @@ def duplicated_changes(log: list[dict[str, Any]], journal: Path) -> list[tuple[s
 
     Only calls reconciler journals count (a login POST is not a change).
     """
-    changes = journaled_calls(journal)
+    changes = journaled_calls(journal, one_shot=True)
     seen = Counter(
         (entry["method"], entry["path"] + "?" + _without_secrets(entry["query"]),
          json.dumps(entry["body"], sort_keys=True))

@@ -110,7 +110,10 @@ def shape(value):
 
 async def test_read_lists_clients_once_then_licenses_and_agents_only_of_named_clients(
         provider, simulator):
-    state = await provider.read(declare({"vsa-01": ["Server File System"]}).providers[
+    """Agents are read only where a re-apply may be planned: a named client missing a
+    declared license (mail-01 lacks Exchange Mailbox); vsa-01 holds all it declares."""
+    state = await provider.read(declare({"vsa-01": ["Server File System"],
+                                         "mail-01": ["Exchange Mailbox"]}).providers[
         "commvault"])
     assert {(g.subject.id, g.license) for g in state.grants} >= {
         ("vsa-01", "Virtual Server"), ("sql-01", "SQL Server"), ("old-fs-09", "Server File System")}
@@ -122,7 +125,7 @@ async def test_read_lists_clients_once_then_licenses_and_agents_only_of_named_cl
     assert sorted(p for p in paths if p.endswith("/License")) == [
         f"/Client/{i}/License" for i in range(2, 8)]
     agent_reads = [e["query"] for e in simulator.request_log() if e["path"].endswith("/Agent")]
-    assert agent_reads == ["clientId=5"], "agents only of the one named client"
+    assert agent_reads == ["clientId=6"], "agents only of the named client missing one"
 
 
 async def test_release_one_of_three_licenses_previews_the_seed_request(

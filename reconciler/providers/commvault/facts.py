@@ -36,8 +36,9 @@ class Agent:
 class ClientFacts:
     """One client: its id, the licenses it consumes and, when it was read, its agents.
 
-    `agents` is None for clients the YAML does not name: only named clients can get a
-    re-apply, so only theirs are read.
+    `agents` is None for clients the YAML does not name, and for named clients that
+    already hold every license declared for them: only a client missing a declared
+    license can get a re-apply, so only those clients' agents are read.
     """
 
     id: int

@@ -145,22 +145,29 @@ class CommvaultProvider(Provider):
     async def read(self, desired: ProviderDesired) -> CurrentState:
         """Clients once, then each client's licenses (VendorHttp bounds the concurrency).
 
-        Every client's licenses are read (a pool's `used` counts all of them); agents
-        only of the clients the YAML names, the only ones a re-apply can be planned for.
+        Every client's licenses are read (a pool's `used` counts all of them: the
+        vendor has no bulk license read); agents only of the named clients missing a
+        declared license, the only ones a re-apply can be planned for (`planning`
+        asks for no other client's agents).
         """
         named = {d.subject.id for d in desired.subjects if d.subject.kind == "client"}
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for grant in desired.grants:
+            if grant.subject.kind == "client":
+                wanted[grant.subject.id].add(grant.license)
         listing = parse_clients(await self._get("Client"))
 
-        async def one(client_id: int, name: str) -> tuple[ClientFacts, dict[str, LicenseType]]:
+        async def one(client: tuple[int, str]) -> tuple[ClientFacts, dict[str, LicenseType]]:
+            client_id, name = client
             licenses = parse_licenses(await self._get("Client", client_id, "License"))
             agents = None
-            if name in named:
+            if name in named and not wanted.get(name, set()) <= licenses.keys():
                 agents = parse_agents(await self._get("Agent", clientId=str(client_id)))
             facts = ClientFacts(id=client_id, name=name, licenses=tuple(sorted(licenses)),
                                 agents=agents)
             return facts, licenses
 
-        read = await asyncio.gather(*(one(client_id, name) for client_id, name in listing))
+        read = await self.http.each(one, listing)
         clients = {facts.name: facts for facts, _ in read}
         types: dict[str, LicenseType] = {}
         for _, licenses in read:
