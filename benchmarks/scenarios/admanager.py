@@ -41,4 +41,12 @@ def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
                       "licenses": [] if name in losing else ["ENTERPRISEPACK"]}
                      for name in names],
     }}}
-    return Scenario(PROVIDER, seed, document, [ListScope("SearchUser", len(names), PAGE)], grants)
+    scope = ListScope("SearchUser", len(names), PAGE)
+    # Offset pages: the first tells the total, the rest can all go at once.
+    return Scenario(PROVIDER, seed, document, [scope], grants,
+                    chain=min(2, scope.minimal_requests))
+
+
+def replay_step(method: str, path: str, query: str) -> tuple[int, str]:
+    first = "startIndex=1&" in f"{query}&"
+    return (0 if first else 1), f"{path}?{query}"

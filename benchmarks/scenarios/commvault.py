@@ -1,7 +1,8 @@
 """Commvault: clients each consuming a Server File System license of one CommCell.
 
 Commvault has no bulk license listing: one `GET /Client`, then each client's
-licenses, and the agents of the clients the YAML names. That is the minimum.
+licenses, and the agents of the named clients missing a declared license (only
+those can get a re-apply). That is the minimum.
 """
 
 from __future__ import annotations
@@ -41,5 +42,19 @@ def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
     }}}
     scopes = [ListScope("login", 1, 1), ListScope("clients", len(names), len(names))]
     scopes += [ListScope(f"licenses/{n}", 1, 1) for n in names]
-    scopes += [ListScope(f"agents/{n}", 1, 1) for n in names]
-    return Scenario(PROVIDER, seed, document, scopes, grants)
+    # Agents matter only where a re-apply may be planned: a client missing a license.
+    gaining = [c["name"] for c in clients if c["name"] not in losing and not c["consumed"]]
+    scopes += [ListScope(f"agents/{n}", 1, 1) for n in gaining]
+    # Login, the client list, a client's licenses, then (if it gains one) its agents.
+    return Scenario(PROVIDER, seed, document, scopes, grants, chain=4 if gaining else 3)
+
+
+def replay_step(method: str, path: str, query: str) -> tuple[int, str]:
+    """Login; the client list; then per client its licenses, then its agents."""
+    if method == "POST":
+        return 0, path
+    if path.endswith("/Client"):
+        return 1, path
+    if path.endswith("/Agent"):
+        return 2, query.partition("clientId=")[2].partition("&")[0]
+    return 2, path.rsplit("/", 2)[-2]

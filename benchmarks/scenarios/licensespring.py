@@ -49,4 +49,11 @@ def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
         "subjects": [{"device": d, "licenses": keys_} for d, keys_ in sorted(wanted.items())],
     }}}
     scopes = [ListScope("licenses", count, PAGE), ListScope("devices", grants, PAGE)]
-    return Scenario(PROVIDER, seed, document, scopes, grants)
+    # Offset pages: each list's first page tells its total, the rest go at once.
+    chain = max(min(2, scope.minimal_requests) for scope in scopes)
+    return Scenario(PROVIDER, seed, document, scopes, grants, chain=chain)
+
+
+def replay_step(method: str, path: str, query: str) -> tuple[int, str]:
+    first = "offset=0&" in f"{query}&"
+    return (0 if first else 1), f"{path}?{query}"

@@ -64,4 +64,9 @@ def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
         "subjects": subjects,
     }}}
     scopes += [ListScope("tokens", 2, 1)]
-    return Scenario(PROVIDER, seed, document, scopes, grants)
+    # Two tokens (host admin, external app) first; then every read at once.
+    return Scenario(PROVIDER, seed, document, scopes, grants, chain=2)
+
+
+def replay_step(method: str, path: str, query: str) -> tuple[int, str]:
+    return (0 if method == "POST" else 1), f"{method} {path}?{query}"

@@ -44,4 +44,11 @@ def build(grants: int, rng: random.Random, difference: float = 0.1) -> Scenario:
     }}}
     scopes = [ListScope("license-packs", packs, PAGE)]
     scopes += [ListScope(f"assigned-entities/{p}", len(h), PAGE) for p, h in live.items()]
-    return Scenario(PROVIDER, seed, document, scopes, grants)
+    # Page tokens chain each list: the pack list, then the longest pack's pages.
+    chain = scopes[0].minimal_requests + max(s.minimal_requests for s in scopes[1:])
+    return Scenario(PROVIDER, seed, document, scopes, grants, chain=chain)
+
+
+def replay_step(method: str, path: str, query: str) -> tuple[int, str]:
+    """Pages of one list follow each other (the token comes from the page before)."""
+    return (0 if path.endswith("/license-packs") else 1), path
