@@ -18,6 +18,7 @@ from reconciler.pipeline import load_desired
 from reconciler.sandbox.serve import ServedSimulators, environment_for
 from reconciler.sandbox.yext import YextSimulator
 from tests.e2e.conftest import EXAMPLES, REPO
+from tests.e2e.reliability import fast_example
 
 TEMPLATES = sorted((REPO / "examples" / "github-actions").glob("*.yml"))
 WORKFLOWS = [*TEMPLATES, REPO / ".github" / "workflows" / "ci.yml"]
@@ -149,3 +150,20 @@ def test_the_apply_step_fails_the_job_on_a_stale_plan(workspace, cli):
     assert job.returncode == 1
     assert "refusing the saved plan" in job.stderr and "Run `reconciler plan` again" in job.stderr
     assert (workspace / job_env["RECONCILER_JOURNAL"]).exists(), "the journal is kept"
+
+
+@pytest.mark.parametrize("template", ["reconciler-apply.yml", "postgresql/reconciler-apply.yml"])
+def test_the_apply_job_shows_the_reviewed_plan_before_applying_it(template, workspace, cli):
+    steps = _steps(template)
+    names = [s.get("name") for s in steps]
+    show = steps[names.index("Show the plan about to be applied")]
+    assert names.index("Show the plan about to be applied") < names.index(
+        "Apply exactly the reviewed plan")
+    desired = str(fast_example(workspace, "yext"))
+    assert cli("plan", desired, "--sandbox", "--out", "reviewed/plan.json").exit_code == 0
+    summary = workspace / "summary.md"
+    job = subprocess.run(["bash", "-e", "-c", show["run"]], cwd=workspace, text=True,
+                         capture_output=True, check=False,
+                         env={**os.environ, **show["env"], "GITHUB_STEP_SUMMARY": str(summary)})
+    assert job.returncode == 0, job.stderr
+    assert summary.read_text().startswith("## reconciler plan")
