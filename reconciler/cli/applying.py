@@ -29,6 +29,7 @@ from reconciler.cli.common import (
     target_option,
     verbose_option,
 )
+from reconciler.config.loader import discover
 from reconciler.errors import PlanAlreadyAppliedError
 from reconciler.model import OutcomeStatus, Plan
 from reconciler.pipeline import Session, load_desired
@@ -78,10 +79,14 @@ def apply(
     plan equals the saved one are the rebuilt requests sent, and a plan applies once.
     """
     _setup_logging(verbose)
-    saved = _saved_plan(targets)
+    planfile = bool(targets) and targets[0].endswith(".json")
+    saved = _saved_plan(targets[:1]) if planfile else None
 
     async def work() -> bool:
-        desired = load_desired(_config_paths(saved) if saved is not None else targets)
+        if saved is not None:
+            desired = load_desired(_config_paths(saved, targets[1:]))
+        else:
+            desired = load_desired(targets)
         settled: list[Resolution] = []
         # A saved plan keeps its own targets unless others are given (then they must match).
         chosen_targets = target_values or (saved.targets if saved is not None else ())
@@ -148,14 +153,26 @@ def _refuse_if_applied(at: str | None) -> None:
         )
 
 
-def _config_paths(saved: Plan) -> list[str]:
+def _config_paths(saved: Plan, given: Sequence[str]) -> list[str]:
     """The YAML a saved plan was made from, if it lies inside the working directory.
 
     The plan file names its YAML; a file edited to name YAML elsewhere on the machine
-    (outside the reviewed checkout) is refused rather than loaded.
+    (outside the reviewed checkout) is refused rather than loaded. `apply PLANFILE
+    PATH...` pins the YAML from the command line: the plan must name exactly those
+    files, so an edited plan cannot switch to another set of files in the checkout.
     """
     if not saved.config_paths:
         _fail("error: the plan file names no desired-state files")
+    if given:
+        files, problems = discover(given)
+        if problems:
+            _fail("\n".join(str(problem) for problem in problems))
+        wanted = {path.resolve() for path in files}
+        named = {Path(name).resolve() for name in saved.config_paths}
+        if wanted != named:
+            _fail("error: the plan file was made from "
+                  f"{', '.join(sorted(saved.config_paths))}, not from {', '.join(given)}; "
+                  "run `reconciler plan` on the YAML you mean to apply")
     here = Path.cwd().resolve()
     for name in saved.config_paths:
         if not (here / name).resolve().is_relative_to(here):

@@ -263,3 +263,18 @@ def test_two_concurrent_applies_one_is_refused_naming_the_holder(workspace, cli)
         (won, _), (lost, refusal) = pair
         assert (won, lost) == (0, 1), pair
         assert "another run holds" in refusal and "pid " in refusal, refusal
+
+
+def test_yaml_given_with_the_plan_file_pins_what_it_may_name(workspace, cli):
+    """`apply PLANFILE PATH...`: an edited plan cannot switch to other YAML in the checkout."""
+    desired = fast_example(workspace, "yext")
+    other = workspace / "other"
+    other.mkdir()
+    (other / "yext.yaml").write_text((desired / "yext.yaml").read_text())
+    assert cli("plan", str(other), "--sandbox", "--out", "plan.json").exit_code == 0
+    refused = cli("apply", "plan.json", str(desired), "--sandbox")
+    assert refused.exit_code == 1 and "was made from" in refused.output
+    assert changing(request_log(workspace, "yext")) == []
+    assert cli("plan", str(desired), "--sandbox", "--out", "plan.json").exit_code == 0
+    applied = cli("apply", "plan.json", str(desired), "--sandbox")
+    assert applied.exit_code == 0, applied.output
