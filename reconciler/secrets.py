@@ -29,6 +29,25 @@ _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s
 """`scheme://user:password@` or `scheme://token@` in any URL, registered or not."""
 
 
+_AUTHORITY_END = re.compile(r"[\s/?#\"'<>]")
+
+
+def _has_userinfo(value: str) -> bool:
+    """Whether any `://` in the text is followed by an `@` before its host ends.
+
+    The userinfo regex costs ~0.1 ms on a journaled action (emails hold `@`, URLs
+    `://`); this scan finds the rare text that has userinfo in a few microseconds.
+    """
+    start = value.find("://")
+    while start != -1:
+        begin = start + 3
+        ends = _AUTHORITY_END.search(value, begin)
+        if "@" in value[begin:ends.start() if ends else len(value)]:
+            return True
+        start = value.find("://", begin)
+    return False
+
+
 def _mask_userinfo(match: re.Match[str]) -> str:
     user, colon, _ = match.group("userinfo").partition(":")
     kept = f"{user}:" if colon else ""
@@ -69,7 +88,7 @@ class Redactor:
             self.register(form)
 
     def text(self, value: str) -> str:
-        if "@" in value:
+        if "@" in value and _has_userinfo(value):
             value = _USERINFO.sub(_mask_userinfo, value)
         pattern = self._pattern
         if pattern is None:
