@@ -15,6 +15,7 @@ from reconciler.sandbox.base import Faults
 from reconciler.sandbox.transport import SandboxTransport
 from reconciler.sandbox.yext import YextSimulator
 from tests.conftest import sandbox_client
+from tests.fakeclock import FakeClock
 
 AUTH = {"v": "20240101", "api_key": "sandbox-yext-api-key"}
 LIST = Call.to("GET", "v2", "accounts", "me", "license-packs")
@@ -29,22 +30,6 @@ async def setup():
     client = sandbox_client(simulator)
     yield simulator, client
     await client.aclose()
-
-
-class FakeClock:
-    """Time that passes only when something sleeps: waits are checked, not spent."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.time += seconds
-        await asyncio.sleep(0)
 
 
 def calls(simulator: YextSimulator, method: str) -> list[dict]:

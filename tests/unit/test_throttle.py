@@ -7,22 +7,7 @@ import asyncio
 import pytest
 
 from reconciler.throttle import FLOOR_FRACTION, INCREASE_FRACTION, AdaptiveRate
-
-
-class FakeClock:
-    """Time that passes only when something sleeps."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.time += seconds
-        await asyncio.sleep(0)
+from tests.fakeclock import FakeClock
 
 
 def limiter(rate: float) -> tuple[AdaptiveRate, FakeClock]:
