@@ -86,15 +86,8 @@ def plan(
     """
     _setup_logging(verbose)
 
-    async def work() -> Plan:
-        session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
-                          targets=parse_targets(target_values))
-        with _locked(session, journal_path, lock_timeout) as journal:
-            async with session:
-                with _reading(session.desired):
-                    return await session.plan(journal, max_removals=max_removals)
-
-    result = _run(work)
+    result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout,
+                         max_removals)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_json(result), encoding="utf-8")
@@ -139,15 +132,8 @@ def drift(
     """Scheduled check: exit 0 in sync, 2 drifted or held back (printed), 1 error."""
     _setup_logging(verbose)
 
-    async def work() -> Plan:
-        session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
-                          targets=parse_targets(target_values))
-        with _locked(session, journal_path, lock_timeout) as journal:
-            async with session:
-                with _reading(session.desired):
-                    return await session.plan(journal, max_removals=10**9)
-
-    result = _run(work)
+    # Drift reports every difference: the blast-radius rail is for applying.
+    result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout, 10**9)
     _print_plan(result, output, verbose)
     if not result.converged:
         if output == "text":
@@ -157,3 +143,24 @@ def drift(
                 err=True,
             )
         sys.exit(EXIT_CHANGES)
+
+
+def _fresh_plan(
+    paths: Sequence[str],
+    sandbox: bool,
+    target_values: Sequence[str],
+    journal_path: Path | str,
+    lock_timeout: float,
+    max_removals: int | None,
+) -> Plan:
+    """Load, lock the scopes, recover from the journal, read, plan: what plan and drift do."""
+
+    async def work() -> Plan:
+        session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
+                          targets=parse_targets(target_values))
+        with _locked(session, journal_path, lock_timeout) as journal:
+            async with session:
+                with _reading(session.desired):
+                    return await session.plan(journal, max_removals=max_removals)
+
+    return _run(work)
