@@ -116,6 +116,16 @@ class Simulator(ABC):
         return []
 
     @classmethod
+    def example_document(cls) -> str | None:
+        """A desired-state document that differs from the seed, if the vendor ships one
+        (`seeds/<seed>.example.yaml`): the reliability tests run on it, so a vendor
+        from its own package is put through them like a built-in one."""
+        package = cls.__module__.rpartition(".")[0] or cls.__module__
+        stem = cls.seed_resource.rsplit(".", 1)[0]
+        example = resources.files(package).joinpath("seeds", f"{stem}.example.yaml")
+        return example.read_text(encoding="utf-8") if example.is_file() else None
+
+    @classmethod
     def default_seed(cls) -> dict[str, Any]:
         """The documented seed state, from `seeds/<seed_resource>` beside the simulator's
         own module, so a vendor shipped as its own package brings its seed along."""

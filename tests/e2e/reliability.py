@@ -23,17 +23,31 @@ FAULT_PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+def example_text(provider: str) -> str | None:
+    """The provider's example: examples/desired-state/<id>.yaml, else the one its
+    simulator ships beside its seed (a vendor installed as its own package)."""
+    from reconciler.sandbox.registry import simulators
+
+    shipped = EXAMPLES / f"{provider}.yaml"
+    if shipped.exists():
+        return shipped.read_text()
+    simulator = simulators().get(provider)
+    return simulator.example_document() if simulator is not None else None
+
+
 def providers_with_examples() -> list[str]:
     from reconciler.providers import registry
 
-    return sorted(name for name in registry() if (EXAMPLES / f"{name}.yaml").exists())
+    return sorted(name for name in registry() if example_text(name) is not None)
 
 
 def fast_example(workspace: Path, provider: str) -> Path:
     """The provider's example with retry limits shortened for tests."""
     target = workspace / "desired"
     target.mkdir(exist_ok=True)
-    document = yaml.safe_load((EXAMPLES / f"{provider}.yaml").read_text())
+    text = example_text(provider)
+    assert text is not None, f"{provider} has no example"
+    document = yaml.safe_load(text)
     block = document["providers"][provider]
     block["limits"] = {**(block.get("limits") or {}), **FAST_LIMITS}
     (target / f"{provider}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))

@@ -92,3 +92,20 @@ def test_a_kind_the_vendor_does_not_manage_is_refused(toy_installed, workspace, 
     refused = cli("validate", str(desired))
     assert refused.exit_code == 1
     assert "'toyvendor' has no subjects of kind 'entity' (it manages: robot)" in refused.output
+
+
+def test_the_fault_matrix_reaches_a_vendor_installed_from_its_own_package(
+    toy_installed, workspace, cli
+):
+    """Its example ships beside its seed: the reliability tests find and run it."""
+    from tests.e2e.reliability import FAULT_PROFILES, fast_example, providers_with_examples
+
+    assert "toyvendor" in providers_with_examples()
+    desired = str(fast_example(workspace, "toyvendor"))
+    faults = json.dumps(FAULT_PROFILES["429-bursts"])
+    assert cli("sandbox", "faults", "toyvendor", "--set", faults).exit_code == 0
+    applied = cli("apply", desired, "--sandbox", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    log = request_log(workspace, "toyvendor")
+    assert any(entry["status"] == 429 for entry in log), "no fault was injected"
+    assert cli("plan", desired, "--sandbox", "--detailed-exitcode").exit_code == 0
