@@ -24,6 +24,7 @@ from reconciler.errors import ConfigError, PlanMismatchError, Problem
 from reconciler.http import VendorHttp, new_client, url_problem
 from reconciler.journal import Journal
 from reconciler.model import (
+    Action,
     CurrentState,
     DesiredState,
     OutcomeStatus,
@@ -90,7 +91,11 @@ class Session:
         """Told when each provider's read finishes (progress for long reads)."""
 
     async def __aenter__(self) -> Session:
-        self.open()
+        try:
+            self.open()
+        except BaseException:
+            await self.close()  # clients opened before the problem was found
+            raise
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -173,14 +178,7 @@ class Session:
                     f"{action.id}: outcome of an interrupted call is unknown; "
                     "held back until the vendor shows it"
                 )
-        by_provider: dict[str, list[PendingRequest]] = {}
-        for entry in journal.pending():
-            action = entry.action()
-            if action.provider in self.providers and entry.vendor_request_id:
-                by_provider.setdefault(action.provider, []).append(
-                    PendingRequest(action=action, request_id=entry.vendor_request_id)
-                )
-        for name, requests in sorted(by_provider.items()):
+        for name, requests in _by_provider(self.journal_pending(journal)):
             for resolution in await self.providers[name].resolve_pending(requests):
                 action = resolution.request.action
                 request_id = resolution.request.request_id
@@ -309,11 +307,8 @@ class Session:
         settled: list[Resolution] = []
         deadline = time.monotonic() + timeout
         while waiting:
-            by_provider: dict[str, list[PendingRequest]] = {}
-            for request in waiting:
-                by_provider.setdefault(request.action.provider, []).append(request)
             still: list[PendingRequest] = []
-            for name, requests in sorted(by_provider.items()):
+            for name, requests in _by_provider(waiting):
                 for resolution in await self.providers[name].resolve_pending(requests):
                     if resolution.status == "pending":
                         still.append(resolution.request)
@@ -332,7 +327,15 @@ class Session:
         return settled
 
 
-def _held(action: Any, description: str, request_id: object) -> list[PendingChange]:
+def _by_provider(requests: Sequence[PendingRequest]) -> list[tuple[str, list[PendingRequest]]]:
+    """Requests grouped per provider, in provider order: each vendor is asked once."""
+    grouped: dict[str, list[PendingRequest]] = {}
+    for request in requests:
+        grouped.setdefault(request.action.provider, []).append(request)
+    return sorted(grouped.items())
+
+
+def _held(action: Action, description: str, request_id: object) -> list[PendingChange]:
     return [
         PendingChange(
             provider=action.provider,

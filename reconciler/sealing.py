@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.model import Action, Plan
+from reconciler.secrets import REDACTOR
 
 PLAN_FORMAT_VERSION = 1
 
@@ -51,7 +52,13 @@ def _describe_call(action: Action) -> str:
 
 
 def plan_differences(saved: Plan, rebuilt: Plan) -> list[str]:
-    """What the saved plan says that the YAML and the vendors today do not (empty: equal)."""
+    """What the saved plan says that the YAML and the vendors today do not (empty: equal).
+
+    The rebuilt plan is compared as it would be saved: a plan file has every secret
+    value masked (a username registered as a secret, inside a subject id, included),
+    so the unmasked rebuilt plan would differ from it although it says the same.
+    """
+    rebuilt = Plan.model_validate(REDACTOR.data(rebuilt.model_dump(mode="json")))
     differences: list[str] = []
     if saved.config_digest != rebuilt.config_digest:
         differences.append(

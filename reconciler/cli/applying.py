@@ -112,7 +112,10 @@ def apply(
                         waited = await session.wait_for(
                             session.journal_pending(journal), journal,
                             timeout=wait_seconds, listener=_settled)
-                        return bool(waited) and all(r.status == "executed" for r in waited)
+                        still_in_doubt = any(entry.provider in session.providers
+                                             for entry in journal.in_doubt())
+                        return (bool(waited) and not still_in_doubt
+                                and all(r.status == "executed" for r in waited))
                     # Held back (pending at the vendor, in doubt) is not converged.
                     return chosen.converged
                 if saved is None and not auto_approve:

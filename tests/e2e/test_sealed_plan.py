@@ -278,3 +278,21 @@ def test_yaml_given_with_the_plan_file_pins_what_it_may_name(workspace, cli):
     assert cli("plan", str(desired), "--sandbox", "--out", "plan.json").exit_code == 0
     applied = cli("apply", "plan.json", str(desired), "--sandbox")
     assert applied.exit_code == 0, applied.output
+
+
+def test_a_subject_id_holding_a_secret_value_still_applies_from_its_plan_file(workspace, cli):
+    """The plan file masks every secret value, even inside an id; the rebuilt plan is
+    compared as it would be saved, so an honest plan is not refused for it."""
+    import yaml
+
+    desired = fast_example(workspace, "yext")
+    document = yaml.safe_load((desired / "yext.yaml").read_text())
+    # The sandbox's API key, as part of an entity id the YAML names.
+    document["providers"]["yext"]["subjects"].append(
+        {"entity": "sandbox-yext-api-key-store", "licenses": ["listings-basic"]})
+    (desired / "yext.yaml").write_text(yaml.safe_dump(document))
+    assert cli("plan", str(desired), "--sandbox", "--out", "plan.json").exit_code == 0
+    saved = Path("plan.json").read_text()
+    assert "sandbox-yext-api-key" not in saved and "***-store" in saved
+    applied = cli("apply", "plan.json", "--sandbox")
+    assert "refusing the saved plan" not in applied.output, applied.output
