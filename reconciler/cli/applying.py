@@ -80,7 +80,7 @@ def apply(
     """
     _setup_logging(verbose)
     planfile = bool(targets) and targets[0].endswith(".json")
-    saved = _saved_plan(targets[:1]) if planfile else None
+    saved = _saved_plan(targets[0]) if planfile else None
 
     async def work() -> bool:
         if saved is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -195,11 +195,9 @@ def _locked(session: Session, journal_path: Path | str, timeout: float) -> Itera
         yield journal
 
 
-def _saved_plan(targets: Sequence[str], *, required: bool = False) -> Plan | None:
-    """A single JSON argument is a saved plan; anything else is desired-state paths."""
-    if not required and (len(targets) != 1 or not targets[0].endswith(".json")):
-        return None
-    path = Path(targets[0])
+def _saved_plan(planfile: str | Path) -> Plan:
+    """A saved plan file, or exit 1 with why it cannot be one."""
+    path = Path(planfile)
     try:
         return read_plan(path.read_text(encoding="utf-8"))
     except OSError as error:

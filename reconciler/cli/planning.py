@@ -107,8 +107,7 @@ def show(planfile: Path, output: str, verbose: bool) -> None:
     What it shows is what the file says; `apply PLANFILE` still rebuilds the plan and
     refuses it unless the YAML and the vendors give the same.
     """
-    saved = _saved_plan([str(planfile)], required=True)
-    assert saved is not None
+    saved = _saved_plan(planfile)
     _print_plan(saved, output, verbose)
 
 

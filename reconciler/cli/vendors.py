@@ -32,34 +32,14 @@ from reconciler.secrets import REDACTOR
 @sandbox_option
 def import_command(provider: str, pool: str | None, source: str | None, sandbox: bool) -> None:
     """Writes the current vendor state as desired-state YAML on stdout."""
-    import os
-
-    from reconciler.importer import (
-        conventional_connection,
-        emptiness,
-        kept_connection,
-        to_document,
-    )
-    from reconciler.model import DesiredState, ProviderDesired
+    from reconciler.importer import emptiness, kept_connection, to_document
     from reconciler.providers import registry
 
-    known = registry()
-    if provider not in known:
-        _fail(f"error: unknown provider '{provider}' (known: {', '.join(sorted(known))})")
-    fields = known[provider].connection_model.model_fields
+    desired = _one_provider(provider, source, sandbox)
+    scope = desired.providers[provider]
+    fields = registry()[provider].connection_model.model_fields
 
     async def work() -> str:
-        if source is not None:
-            loaded = load_desired([source])
-            if provider not in loaded.providers:
-                _fail(f"error: {source} has no '{provider}' provider block")
-            scope = loaded.providers[provider]
-        else:
-            environ = None if sandbox else os.environ
-            scope = ProviderDesired(
-                provider=provider, connection=conventional_connection(provider, fields, environ)
-            )
-        desired = DesiredState(providers={provider: scope})
         async with Session(desired, connector=_connector(sandbox), on_read=_read_done) as session:
             with _reading(desired):
                 current = (await session.read())[provider]
