@@ -104,14 +104,14 @@ class YextProvider(Provider):
         Page tokens make one list sequential; listing per pack (instead of `-` for
         all packs) lets the packs' pages travel in parallel, within the limits.
         """
-        packs = await self._get_pages(key="licensePacks")
+        packs = {str(pack["id"]): pack for pack in await self._get_pages(key="licensePacks")}
         per_pack = await asyncio.gather(
             *(
-                self._get_pages(str(pack["id"]), "assigned-entities", key="licenseAssignments")
-                for pack in packs
+                self._get_pages(pack_id, "assigned-entities", key="licenseAssignments")
+                for pack_id in packs
             )
         )
-        holders: dict[str, list[tuple[str, str | None]]] = {pack["id"]: [] for pack in packs}
+        holders: dict[str, list[tuple[str, str | None]]] = {pack_id: [] for pack_id in packs}
         for groups in per_pack:
             for group in groups:
                 for row in group.get("assignedEntities", []):
@@ -132,16 +132,16 @@ class YextProvider(Provider):
         pools = [
             PoolState(
                 provider=self.id,
-                id=pack["id"],
+                id=pack_id,
                 name=pack.get("name", ""),
                 capacity=int(pack["total"]),
-                used=int(pack.get("assigned", len(holders.get(pack["id"], [])))),
+                used=int(pack.get("assigned", len(holders[pack_id]))),
             )
-            for pack in packs
+            for pack_id, pack in packs.items()
         ]
         fingerprints = {
-            pack["id"]: fingerprint([pack["total"], sorted(holders[pack["id"]], key=str)])
-            for pack in packs
+            pack_id: fingerprint([pack["total"], sorted(holders[pack_id], key=str)])
+            for pack_id, pack in packs.items()
         }
         return CurrentState(
             provider=self.id,
@@ -212,7 +212,7 @@ class YextProvider(Provider):
 
     async def execute(self, action: Action) -> Outcome:
         method = action.call.method
-        response = await self._send(action.call, repeatable=True)
+        response = await self._send(action.call, repeatable=action.repeatable)
         meta = _meta(response)
         codes = {error.get("code") for error in meta.get("errors", [])}
         request_id = str(meta.get("uuid")) if meta.get("uuid") else None
@@ -235,7 +235,7 @@ class YextProvider(Provider):
         )
 
     async def confirm(self, action: Action) -> bool | None:
-        """Looks the one entity up (a filtered list call) to see if the change landed."""
+        """Lists the action's pack (paged) to see whether the change landed for its entity."""
         entity = action.subject.id
         rows = await self._get_pages(
             action.pool, "assigned-entities", key="licenseAssignments"

@@ -10,6 +10,7 @@ only Server File System; old-fs-09 consumes one Server File System seat.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
@@ -305,6 +306,18 @@ async def test_expired_session_logs_in_again_once(provider, simulator, tmp_path)
     planned = await plan(provider, declare({"vsa-01": ["Server File System", "Virtual Server"]}))
     simulator.state["sessions"].clear()
     assert set((await apply(provider, planned, tmp_path)).values()) == {OutcomeStatus.SUCCEEDED}
+    logins = [e for e in simulator.request_log() if e["path"].endswith("/Login")]
+    assert len(logins) == 2
+
+
+async def test_calls_refused_together_after_a_session_timeout_log_in_once(provider,
+                                                                           simulator):
+    desired = declare({"fs-01": ["Server File System"]}).providers["commvault"]
+    await provider.read(desired)
+    simulator.state["sessions"].clear()
+    # Three reads in flight when the session times out: all refused with the same token.
+    states = await asyncio.gather(*(provider.read(desired) for _ in range(3)))
+    assert all(state.grants == states[0].grants for state in states)
     logins = [e for e in simulator.request_log() if e["path"].endswith("/Login")]
     assert len(logins) == 2
 

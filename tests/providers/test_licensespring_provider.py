@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from reconciler.errors import VendorError
-from reconciler.http import VendorHttp, new_client
+from reconciler.http import VendorHttp, announcing, new_client
 from reconciler.model import (
     Action,
     Change,
@@ -306,6 +306,25 @@ async def test_user_based_release_adds_the_password_only_when_sending(provider, 
     assert sent["path"] == "/api/v4/deactivate_license"
     assert sent["body"] == {**release.call.body, "password": "sandbox-dana-password"}
     assert await provider.confirm(release) is True
+
+
+async def test_the_started_row_is_written_before_the_password_bearing_copy_leaves(
+        provider, simulator):
+    """The call sent is a copy of `action.call` (password added): the applier's
+    announcement must still fire before it, or a crash would leave no "started" row."""
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    (assign,) = provider.actions([add("render-02", RENDER)], state)
+    seen_when_announced: list[int] = []
+
+    async def started() -> None:
+        seen_when_announced.append(len(simulator.request_log()))
+
+    with announcing(assign.call, started) as announcement:
+        assert (await provider.execute(assign)).status is OutcomeStatus.SUCCEEDED
+    assert announcement.fired and len(seen_when_announced) == 1
+    sent = simulator.request_log()[seen_when_announced[0]:]
+    assert [e["path"] for e in sent] == ["/api/v4/activate_license"]
+    assert sent[0]["body"]["password"] == "sandbox-dana-password"
 
 
 async def test_a_wrong_user_password_fails_with_status_and_vendor_message(simulator,

@@ -162,9 +162,12 @@ def _reapplies_wait_for_frees(planned: list[_Planned], current: CurrentState) ->
     """
     capacity = {pool.id: (pool.capacity, pool.used) for pool in current.pools}
     takers: dict[str, int] = defaultdict(int)
+    freers: dict[str, list[Action]] = defaultdict(list)
     for item in planned:
         for license in item.takes:
             takers[license] += 1
+        for license in item.frees:
+            freers[license].append(item.action)
     linked: list[Action] = []
     for item in planned:
         action = item.action
@@ -173,8 +176,8 @@ def _reapplies_wait_for_frees(planned: list[_Planned], current: CurrentState) ->
             limit, used = capacity.get(license, (None, 0))
             if limit is None or used + takers[license] > limit:
                 tight.add(license)
-        frees = sorted({other.action.id for other in planned
-                        if other.frees & tight and other.action.phase < action.phase})
+        frees = sorted({other.id for license in tight for other in freers[license]
+                        if other.phase < action.phase})
         linked.append(action.model_copy(update={"depends_on": tuple(frees)})
                       if frees else action)
     return linked

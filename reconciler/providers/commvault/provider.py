@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -68,9 +68,14 @@ class CommvaultProvider(Provider):
         self._login_lock = asyncio.Lock()
 
     # ---- auth ------------------------------------------------------------------------
-    async def _authtoken(self, *, renew: bool = False) -> str:
+    async def _authtoken(self, *, refused: str | None = None) -> str:
+        """The session token; after a 401, pass the `refused` token to get a new one.
+
+        Calls refused at once (a session that timed out under a busy apply) log in once
+        between them: whoever comes after the first renewal gets its token.
+        """
         async with self._login_lock:
-            if self._token is not None and not renew:
+            if self._token is not None and self._token != refused:
                 return self._token
             if self.connection.token_env is not None:
                 token = self.secrets.get(self.connection.token_env)
@@ -107,16 +112,16 @@ class CommvaultProvider(Provider):
 
         An access token from the environment is not renewed: a 401 is returned as is.
         """
-        response: httpx.Response | None = None
-        for attempt in (0, 1):
-            token = await self._authtoken(renew=attempt == 1)
+        refused: str | None = None
+        while True:
+            token = await self._authtoken(refused=refused)
             response = await self.http.send(
                 call, repeatable=repeatable,
                 headers={"Authtoken": token, "Accept": "application/json"})
-            if response.status_code != 401 or self.connection.token_env is not None:
+            if response.status_code != 401 or self.connection.token_env is not None \
+                    or refused is not None:
                 return response
-        assert response is not None
-        return response
+            refused = token
 
     async def _get(self, *segments: str | int, **query: str) -> dict[str, Any]:
         """A read; an `errorCode` in a 200 is an error too, never an empty answer.
@@ -138,10 +143,6 @@ class CommvaultProvider(Provider):
         return data
 
     # ---- facts -------------------------------------------------------------------------
-    @classmethod
-    def pool_of(cls, subject: Subject, license: str, attrs: Mapping[str, Any]) -> str:
-        return license
-
     async def read(self, desired: ProviderDesired) -> CurrentState:
         """Clients once, then each client's licenses (VendorHttp bounds the concurrency).
 

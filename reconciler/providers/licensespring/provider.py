@@ -201,10 +201,8 @@ class LicenseSpringProvider(Provider):
         adding = change.kind is not ChangeKind.REMOVE
         call = Call.to("POST", *LICENSE_API, "activate_license" if adding else
                        "deactivate_license", body=self._body(lic, grant.subject.id))
-        shown = call
-        if lic.user_based and self._password_variable(call) is not None:
-            shown = call.model_copy(update={"body": {**call.body,
-                                                     "password": PASSWORD_PREVIEW}})
+        shown = call if self._password_variable(call) is None else with_password(
+            call, PASSWORD_PREVIEW)
         verb = "assign" if adding else "release"
         return Action(
             id=f"licensespring:{grant.license}:device:{grant.subject.id}:{verb}", verb=verb,
@@ -243,12 +241,13 @@ class LicenseSpringProvider(Provider):
         adds credentials as headers or query only, so the password is merged into a
         copy of the body here; everything else is `call` unchanged. Without a configured
         password a deactivation goes with `username` alone, as the official SDK sends it.
+
+        The copy is a POST, so the applier's announcement (`reconciler.http.Announcement`,
+        which covers every non-GET sent on the action's behalf) still writes the journal's
+        "started" row before it leaves.
         """
-        sent = call
         variable = self._password_variable(call)
-        if variable is not None:
-            sent = call.model_copy(update={"body": {**call.body,
-                                                    "password": self.secrets.get(variable)}})
+        sent = call if variable is None else with_password(call, self.secrets.get(variable))
         headers = signed_headers(self.secrets.get(self.connection.api_key_env),
                                  self.secrets.get(self.connection.shared_key_env))
         return await self.http.send(sent, repeatable=repeatable, headers=headers)
@@ -280,6 +279,12 @@ class LicenseSpringProvider(Provider):
             active = any(d.get("device_active") and str(d.get("hardware_id")) == hardware_id
                          and _int(d.get("license")) == license_id for d in devices)
         return active if action.call.path[-1] == "activate_license" else not active
+
+
+def with_password(call: Call, password: str) -> Call:
+    """`call` with the license user's password in its body: the preview's mask at plan
+    time, the secret at send time (the one place a user-based body is completed)."""
+    return call.model_copy(update={"body": {**call.body, "password": password}})
 
 
 def _int(value: Any) -> int | None:
