@@ -204,7 +204,12 @@ class CommvaultProvider(Provider):
         if not response.is_success:
             return Outcome(status=OutcomeStatus.FAILED, message=describe(response))
         data = json_object(response)
-        code = int(data.get("errorCode", 0) or 0)
+        try:
+            code = int(data.get("errorCode", 0) or 0)
+        except (TypeError, ValueError):
+            return Outcome(status=OutcomeStatus.FAILED,
+                           message=f"Commvault answered errorCode {data.get('errorCode')!r} "
+                                   f"(HTTP {response.status_code}): {describe(response)}")
         if code == 0:
             return Outcome(status=OutcomeStatus.SUCCEEDED)
         if action.verb == "release" and code in self.connection.not_consumed_codes:
