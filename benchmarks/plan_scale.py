@@ -76,8 +76,8 @@ def _replay_plan(scenarios: list[Scenario], served: dict[str, SimulatorProcess],
         for entry in logs[name]:
             stage, chain = step(entry["method"], entry["path"], entry["query"])
             requests.append({**entry, "stage": stage, "chain": chain})
-        root = "/".join(served[name].url.split("/", 3)[:3])
-        plan[name] = {"root": root, "concurrency": scenario.concurrency, "requests": requests}
+        plan[name] = {"root": served[name].root, "concurrency": scenario.concurrency,
+                      "requests": requests}
     return plan
 
 

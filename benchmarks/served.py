@@ -30,13 +30,14 @@ class SimulatorProcess:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().strip()
+        self.root = "/".join(self.url.split("/", 3)[:3])
+        """Scheme and host of `url`: where `/_sandbox/` lives."""
 
     def requests(self) -> list[dict[str, Any]]:
         import httpx
 
-        base = self.url.split("/", 3)
-        root = "/".join(base[:3])
-        log: list[dict[str, Any]] = httpx.get(f"{root}/_sandbox/requests", timeout=60).json()
+        log: list[dict[str, Any]] = httpx.get(f"{self.root}/_sandbox/requests",
+                                              timeout=60).json()
         return log
 
     def stop(self) -> None:

@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import heapq
 import json
-import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,8 +54,7 @@ class Diff:
     unmanaged: int = 0
 
 
-_LISTED = ("grants", "subjects", "pools")
-_ITEM_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+_LISTED: dict[str, TypeAdapter[Any]] = {
     "grants": TypeAdapter(Grant), "subjects": TypeAdapter(SubjectDecl),
     "pools": TypeAdapter(PoolDecl),
 }
@@ -66,36 +64,37 @@ def config_digest(desired: DesiredState) -> str:
     """A digest of what the YAML means (not how it is laid out: lines don't count).
 
     The hash of one JSON document (`{provider: its settings, with grants, subjects
-    and pools each sorted by their JSON}`, keys sorted, compact), streamed into the
-    hash an item at a time: 100k grants dumped at once would be a transient of
+    and pools each sorted by their JSON}`, keys sorted, compact), written into the
+    hash a piece at a time: 100k grants dumped at once would be a transient of
     over 100 MB, the peak of a whole plan.
     """
     digest = hashlib.sha256()
     digest.update(b"{")
     for index, (name, provider) in enumerate(sorted(desired.providers.items())):
         head = provider.model_dump(mode="json", exclude={"source", *_LISTED})
-        markers = {json.dumps(f"\0{listed}\0"): listed for listed in _LISTED}
-        for marker, listed in markers.items():
-            head[listed] = json.loads(marker)
-        encoded = json.dumps(head, sort_keys=True, separators=(",", ":"))
-        digest.update(f"{',' if index else ''}{json.dumps(name)}:".encode())
-        for piece in re.split(f"({'|'.join(re.escape(m) for m in markers)})", encoded):
-            if piece in markers:
-                _digest_list(digest, getattr(provider, markers[piece]), markers[piece])
+        digest.update(f"{',' if index else ''}{_compact(name)}:{{".encode())
+        for position, key in enumerate(sorted([*head, *_LISTED])):
+            digest.update(f"{',' if position else ''}{_compact(key)}:".encode())
+            if key in _LISTED:
+                _digest_list(digest, getattr(provider, key), _LISTED[key])
             else:
-                digest.update(piece.encode())
+                digest.update(_compact(head[key]).encode())
+        digest.update(b"}")
     digest.update(b"}")
     return digest.hexdigest()
 
 
-def _digest_list(digest: Any, items: Sequence[Any], listed: str) -> None:
-    """`[...]` of the items, sorted by their JSON (as one json.dumps would write them)."""
-    adapter = _ITEM_ADAPTERS[listed]
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _digest_list(digest: Any, items: Sequence[Any], adapter: TypeAdapter[Any]) -> None:
+    """`[...]` of the items, each without its source, sorted by `json.dumps(item,
+    sort_keys=True)` (default separators: the order digests have always used)."""
     keyed = []
     for item in items:
         dumped = adapter.dump_python(item, mode="json", exclude={"source"})
-        keyed.append((json.dumps(dumped, sort_keys=True),
-                      json.dumps(dumped, sort_keys=True, separators=(",", ":"))))
+        keyed.append((json.dumps(dumped, sort_keys=True), _compact(dumped)))
     keyed.sort()
     digest.update(b"[" + b",".join(compact.encode() for _, compact in keyed) + b"]")
 

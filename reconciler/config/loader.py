@@ -255,7 +255,6 @@ class _ProviderBuilder:
         self.pools: dict[str, PoolDecl] = {}
         self.subjects: dict[tuple[str, str], SubjectDecl] = {}
         self.grants: dict[tuple[str, ...], Grant] = {}
-        self._attrs: dict[tuple[tuple[str, str, Any], ...], dict[str, Any]] = {}
 
     def add(self, source: SourceDocument, block: ProviderBlock, problems: list[Problem]) -> None:
         base: DataPath = ("providers", self.name)
@@ -400,7 +399,7 @@ class _ProviderBuilder:
                 license=sys.intern(spec.id),
                 quantity=spec.quantity,
                 expires=spec.expires,
-                attrs=self._shared(attrs),
+                attrs=attrs,
                 source=license_at,
             )
             if grant.key in self.grants:
@@ -413,16 +412,6 @@ class _ProviderBuilder:
                 )
                 continue
             self.grants[grant.key] = grant
-
-    def _shared(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """One dict for equal attrs of plain values (100k grants mostly hold `{}` or
-        the same `{organization: ...}`); grants are frozen and nothing edits attrs."""
-        try:
-            # The type is part of the key: False == 0 == 0.0, but they are not the same value.
-            key = tuple(sorted((k, type(v).__name__, v) for k, v in attrs.items()))
-            return self._attrs.setdefault(key, attrs)
-        except TypeError:  # a list or dict value: not hashable, kept as is
-            return attrs
 
     def finish(self, problems: list[Problem]) -> ProviderDesired:
         connection = self.connection

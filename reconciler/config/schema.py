@@ -4,8 +4,8 @@ Editors (via the `yaml-language-server` modeline in the examples) complete and c
 keys with it. Each provider's `connection` block gets that provider's own settings,
 taken from its pydantic model, and its subjects the kinds that provider manages, so a
 typo or a `user:` under a vendor that only knows devices is flagged in the editor too.
-What pydantic checks in code (exactly one subject kind, a non-empty id) is restated
-here, because the generated schema cannot see a validator.
+What the loader checks in code (exactly one subject kind, a non-empty id) is restated
+here, because the generated schema cannot see it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pydantic import BaseModel
 from reconciler.config.document import Document
 
 SCHEMA_ID = "https://reconciler.invalid/reconciler.schema.json"
-_SUBJECT_ID = {"type": "string", "minLength": 1, "pattern": r"\S",
-               "description": "The subject's id at the vendor"}
+_SUBJECT_ID = {"type": "string", "minLength": 1, "description": "The subject's id at the vendor"}
+"""Blanks are allowed, as the loader allows them (`id_problem`): vendors hold such ids."""
 
 
 def desired_state_schema(
     connections: Mapping[str, type[BaseModel]],
-    subject_kinds: Mapping[str, Collection[str]] | None = None,
+    subject_kinds: Mapping[str, Collection[str]],
 ) -> dict[str, Any]:
     """Document schema with `providers` narrowed to the known ids and their connections."""
     schema = Document.model_json_schema()
@@ -42,7 +42,7 @@ def desired_state_schema(
         specific = copy.deepcopy(block)
         specific["title"] = f"{name} provider"
         specific["properties"]["connection"] = {"$ref": f"#/$defs/{connection_name}"}
-        kinds = sorted((subject_kinds or {}).get(name, ()))
+        kinds = sorted(subject_kinds.get(name, ()))
         subject_name = f"{connection_name}Subject"
         definitions[subject_name] = _subject_schema(entry, kinds)
         specific["properties"]["subjects"]["items"] = {"$ref": f"#/$defs/{subject_name}"}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.scenarios import builders
+from reconciler.config.document import SUBJECT_FIELDS
 
 Holding = tuple[str, str, int | None]
 """(subject id, license id, quantity or None)."""
@@ -62,7 +63,7 @@ class Estate:
 
 
 def _subject_id(subject: dict[str, Any]) -> str:
-    kinds = [k for k in subject if k not in {"licenses", "attrs", "protected"}]
+    kinds = [k for k in subject if k not in SUBJECT_FIELDS]
     assert len(kinds) == 1, subject
     return str(subject[kinds[0]])
 
@@ -70,7 +71,11 @@ def _subject_id(subject: dict[str, Any]) -> str:
 def estate(provider: str, rng: random.Random) -> Estate:
     if provider == "admanager":
         return admanager_estate()
-    scenario = builders()[provider](GRANTS, rng, 1.0)
+    build = builders().get(provider)
+    assert build is not None and provider in HOLDINGS, (
+        f"{provider} has no crash estate: add a benchmarks/scenarios module and its "
+        "holdings reader here")
+    scenario = build(GRANTS, rng, 1.0)
     found = Estate(provider, scenario.seed, scenario.document)
     found.block["limits"] = {**(found.block.get("limits") or {}), **CRASH_LIMITS}
     return found

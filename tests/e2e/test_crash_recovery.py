@@ -45,6 +45,7 @@ from click.testing import Result
 
 from reconciler.journal import Journal
 from reconciler.pipeline import load_desired
+from reconciler.sandbox.base import CHANGING_METHODS
 from reconciler.sandbox.serve import environment_for
 from tests.e2e.conftest import REPO
 from tests.e2e.crash_estates import Estate, estate
@@ -199,7 +200,7 @@ def crash_run(provider: str, run: int, vendor: Vendor, workspace: Path,
     journaled = {(m, unquote(p)) for m, p in journaled_calls(Path(journal))}
     record.unjournaled = sorted({
         (e["method"], e["path"]) for e in log
-        if e["method"] in {"POST", "PUT", "PATCH", "DELETE"} and e["status"] in range(200, 300)
+        if e["method"] in CHANGING_METHODS and e["status"] in range(200, 300)
         and (e["method"], unquote(urlsplit(e["path"]).path)) not in journaled
         and not LOGIN.search(e["path"])
     })

@@ -169,3 +169,27 @@ def test_seats_pending_at_the_vendor_count_against_capacity():
                             direction="add", request_id="R1", description="pending")
     problems = check_capacity(state, [change], [waiting])
     assert problems and "1 pending" in problems[0].message
+
+
+def test_config_digest_is_the_hash_of_the_sorted_json_and_ignores_lines_and_order():
+    import hashlib
+    import json
+
+    from reconciler.model import Location
+    from reconciler.planner import config_digest
+
+    grants = [grant("a", "p1", line=3, attrs={"tier": -0.0}), grant("b", "p2", line=4,
+                                                                   expires=TODAY)]
+    want = desired(grants, prune=["p1"])
+    provider = want.providers["acme"]
+    dumped = provider.model_dump(mode="json", exclude={
+        "source": True, **{listed: {"__all__": {"source"}}
+                           for listed in ("grants", "subjects", "pools")}})
+    for listed in ("grants", "subjects", "pools"):
+        dumped[listed].sort(key=lambda item: json.dumps(item, sort_keys=True))
+    one_shot = json.dumps({"acme": dumped}, sort_keys=True, separators=(",", ":"))
+    assert config_digest(want) == hashlib.sha256(one_shot.encode()).hexdigest()
+    moved = desired([g.replace(source=Location(file="other.yaml", line=90))
+                     for g in reversed(grants)], prune=["p1"])
+    assert config_digest(moved) == config_digest(want)
+    assert config_digest(desired(grants[:1], prune=["p1"])) != config_digest(want)
