@@ -48,6 +48,7 @@ def provider_specs() -> dict[str, ProviderSpec]:
             pool_of=cls.pool_of,
             normalize_attrs=cls.normalize_attrs,
             subject_id_problem=cls.subject_id_problem,
+            license_id_problem=cls.license_id_problem,
         )
         for name, cls in registry().items()
     }

@@ -50,6 +50,7 @@ class ProviderSpec:
     pool_of: Callable[[Subject, str, Mapping[str, Any]], str]
     normalize_attrs: Callable[[Mapping[str, Any]], dict[str, Any]] = dict
     subject_id_problem: Callable[[str, str], str | None] = lambda kind, subject_id: None
+    license_id_problem: Callable[[str], str | None] = lambda license: None
 
 
 _UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
@@ -381,7 +382,7 @@ class _ProviderBuilder:
         for index, license in enumerate(entry.licenses):
             spec = LicenseSpec(id=license) if isinstance(license, str) else license
             license_at = source.location((*path, "licenses", index))
-            why = id_problem("license", spec.id)
+            why = id_problem("license", spec.id) or self.spec.license_id_problem(spec.id)
             if why is not None:
                 problems.append(Problem(license_at, f"{subject}: {why}"))
                 continue

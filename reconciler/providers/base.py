@@ -93,6 +93,8 @@ class Provider(ABC):
     subject_kinds: ClassVar[frozenset[str]]
     path_kinds: ClassVar[frozenset[str]] = frozenset()
     """Subject kinds whose ids travel in URL paths (refused: `/`, and `.`/`..`)."""
+    licenses_in_path: ClassVar[bool] = False
+    """Whether declared license ids travel in URL paths (a Yext pack id does)."""
 
     def __init__(self, connection: Connection, http: VendorHttp, secrets: Secrets) -> None:
         self.connection = connection
@@ -123,12 +125,15 @@ class Provider(ABC):
         Ids in URL paths are percent-encoded whatever they hold, but many servers
         decode `%2F` and fold `..` before routing: those are refused outright.
         """
-        if kind in cls.path_kinds:
-            if "/" in subject_id or "\\" in subject_id:
-                return f"a {kind} id cannot contain '/' or '\\' ({cls.id} puts it in a URL path)"
-            if not subject_id.strip("."):
-                return f"a {kind} id cannot be only dots ({cls.id} puts it in a URL path)"
-        return None
+        return _path_segment_problem(f"a {kind} id", subject_id, cls.id) \
+            if kind in cls.path_kinds else None
+
+    @classmethod
+    def license_id_problem(cls, license: str) -> str | None:
+        """Why a declared license id cannot be used (same rules as ids in a URL path,
+        for providers whose license ids travel in one: `licenses_in_path`)."""
+        return _path_segment_problem("a license id", license, cls.id) \
+            if cls.licenses_in_path else None
 
     @classmethod
     def normalize_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,3 +176,13 @@ class Provider(ABC):
         None means the provider cannot tell; the caller then re-plans from a fresh read.
         """
         return None
+
+
+def _path_segment_problem(what: str, value: str, provider: str) -> str | None:
+    """Ids in URL paths are percent-encoded whatever they hold, but many servers decode
+    `%2F` and fold `..` before routing: those are refused outright."""
+    if "/" in value or "\\" in value:
+        return f"{what} cannot contain '/' or '\\' ({provider} puts it in a URL path)"
+    if not value.strip("."):
+        return f"{what} cannot be only dots ({provider} puts it in a URL path)"
+    return None

@@ -64,6 +64,7 @@ class YextProvider(Provider):
     default_base_url = "https://api.yextapis.com"
     subject_kinds = frozenset({"entity"})
     path_kinds = frozenset({"entity"})
+    licenses_in_path = True
 
     connection: YextConnection
 

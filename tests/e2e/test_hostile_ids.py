@@ -6,6 +6,7 @@ refuses it with `file:line`. Never a traceback, never another subject's URL.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -94,3 +95,14 @@ def test_control_characters_in_text_output_are_escaped(workspace, cli):
     assert "store-006?x=1" in text
     # A newline in an id can no longer reach the output: it is refused at load.
     assert cli("plan", str(_write(workspace, "a\n::error::x")), "--sandbox").exit_code == 1
+
+
+@pytest.mark.parametrize("license", ["../reviews-plus", "a/b", ".."])
+def test_a_license_id_the_url_path_cannot_hold_is_refused_at_validate(license, workspace, cli):
+    target = _write(workspace, "store-006")
+    text = (target / "yext.yaml").read_text().replace("knowledge-pro", json.dumps(license))
+    (target / "yext.yaml").write_text(text)
+    refused = cli("validate", str(target))
+    assert refused.exit_code == 1
+    assert refused.output.startswith(f"{target / 'yext.yaml'}:")
+    assert "a license id cannot" in refused.output
