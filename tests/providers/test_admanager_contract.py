@@ -28,12 +28,8 @@ shape = json_shape
 TOKEN = "sandbox-admanager-authtoken"
 
 
-
-
 def answer(body: object, status: int = 200) -> httpx.Response:
     return httpx.Response(status, json=body)
-
-
 
 
 # ---- the provider reads the vendor's answers ----------------------------------------------
@@ -54,6 +50,12 @@ def test_provider_reads_a_refusal_with_status_and_message():
 def test_provider_reads_count_in_either_case_and_no_status(name):
     page = answers.user_page(answer(fixture(name)["response"]), "SearchUser", "UsersList")
     assert page.total == 1 and len(page.rows) == 1
+
+
+@pytest.mark.parametrize("column", [["ENTERPRISEPACK"], [{"SKU": "ENTERPRISEPACK"}], "E3"])
+def test_a_licence_column_of_another_shape_is_an_error_never_no_licences(column):
+    with pytest.raises(VendorError, match=r"check connection\.licence_column"):
+        answers.licences({"DISPLAY_NAME": "john", "O365_LICENSES": column}, "O365_LICENSES")
 
 
 @pytest.mark.parametrize("case", fixture("error_severity.json")["responses"])

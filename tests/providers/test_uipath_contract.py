@@ -9,33 +9,23 @@ in the documented shapes. Neither side is checked against the other.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from reconciler.http import url_path
-from reconciler.model import RequestPreview
+from reconciler.http import describe, url_path
 from reconciler.providers.uipath import UiPathConnection, calls, facts
-from reconciler.providers.uipath.auth import _token, describe
+from reconciler.providers.uipath.auth import _token
 from reconciler.sandbox.uipath import UiPathSimulator
 from tests.conftest import sandbox_client
-from tests.contract import json_shape, vendor_fixtures
+from tests.contract import VENDOR_FIXTURES, json_shape, vendor_fixtures
 
 fixture = vendor_fixtures("uipath")
 shape = json_shape
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "uipath"
+FIXTURES = VENDOR_FIXTURES / "uipath"
 CONNECTION = UiPathConnection(host_username_env="U", host_password_env="P",
                               client_id_env="C", client_secret_env="S")
-
-
-
-
-
-
-def preview(call: Any) -> RequestPreview:
-    return RequestPreview(method=call.method, url=url_path(call), body=call.body)
 
 
 # ---- the provider reads what the vendor documents -----------------------------------------
@@ -57,7 +47,8 @@ def test_the_documented_ropc_answer_gives_the_token_and_its_refusal_a_message():
     ok = fixture("ropc_authenticate.json")["response"]["body"]
     assert _token(httpx.Response(200, json=ok), "result", "host") == "{access_token}"
     refused = fixture("ropc_authenticate_refused.json")["response"]["body"]
-    assert describe(httpx.Response(400, json=refused)) == "HTTP 400: Username cannot be empty."
+    assert describe(httpx.Response(400, json=refused)) == (
+        "HTTP 400 Bad Request: Username cannot be empty.")
 
 
 def test_inferred_shapes_that_do_not_fit_are_errors_not_empty_holdings():

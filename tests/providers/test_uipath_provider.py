@@ -389,6 +389,18 @@ async def test_confirm_says_false_when_someone_changed_the_subject_since(
     assert await provider.confirm(action) is False
 
 
+async def test_confirm_sees_a_user_emptied_and_gone_from_the_list_as_done(
+        tmp_path, connect, simulator):
+    desired = acme(tmp_path, alice="[]")
+    provider = connect(desired)
+    [action] = (await plan_for(provider, desired)).actions
+    assert action.call.body["userBundleCodes"] == []
+    assert (await provider.execute(action)).status is OutcomeStatus.SUCCEEDED
+    del simulator.state["organizations"]["6b0c7f55-0000-4000-8000-000000000001"]["users"][
+        "alice@acme.example"]
+    assert await provider.confirm(action) is True, "not listed: holds no code, as asked"
+
+
 async def test_a_refusal_names_the_status_and_the_vendors_message(tmp_path, connect, simulator):
     desired = acme(tmp_path, carol="[RPADEVPRONU]")
     provider = connect(desired)
@@ -397,5 +409,5 @@ async def test_a_refusal_names_the_status_and_the_vendors_message(tmp_path, conn
         "carol@acme.example"]
     outcome = await provider.execute(action)
     assert outcome.status is OutcomeStatus.FAILED
-    assert "HTTP 404: User carol@acme.example not found" in outcome.message
+    assert "HTTP 404 Not Found: User carol@acme.example not found" in outcome.message
     assert "None" not in outcome.message

@@ -116,13 +116,20 @@ def user_page(response: httpx.Response, what: str, rows_key: str) -> UserPage:
 
 
 def licences(row: dict[str, Any], column: str) -> dict[str, list[str]]:
-    """A user row's O365 licences: SKU id → sorted disabled service plans."""
+    """A user row's O365 licences: SKU id → sorted disabled service plans.
+
+    The column's shape is inferred, so an entry that is not `{ACCOUNT_SKU_ID, ...}` is
+    an error, never skipped: read as "holds nothing" it would plan assignments of SKUs
+    the user already holds, and a removal would never see them."""
     held = row.get(column) or []
-    if not isinstance(held, list):
+    if not isinstance(held, list) or not all(
+            isinstance(entry, dict) and entry.get("ACCOUNT_SKU_ID") for entry in held):
         raise VendorError(f"ADManager SearchUser: column {column} of "
-                          f"{row.get('DISPLAY_NAME', '?')} is not a list of licences")
+                          f"{row.get('DISPLAY_NAME', '?')} is not a list of "
+                          "{ACCOUNT_SKU_ID, DISABLED_SERVICE_PLANS} (check "
+                          "connection.licence_column)")
     return {str(entry["ACCOUNT_SKU_ID"]): sorted(entry.get("DISABLED_SERVICE_PLANS") or [])
-            for entry in held if isinstance(entry, dict) and entry.get("ACCOUNT_SKU_ID")}
+            for entry in held}
 
 
 def created(response: httpx.Response) -> Created:

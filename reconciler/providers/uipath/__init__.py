@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import Problem, VendorError
+from reconciler.http import describe
 from reconciler.model import (
     Action,
     Call,
@@ -37,7 +38,7 @@ from reconciler.model import (
 )
 from reconciler.providers.base import Provider, fingerprint
 from reconciler.providers.uipath import calls, facts, planning
-from reconciler.providers.uipath.auth import Tokens, describe
+from reconciler.providers.uipath.auth import Tokens
 from reconciler.providers.uipath.connection import (
     HOST_ACCOUNT_ID,
     TokenKind,
@@ -129,11 +130,11 @@ class UiPathProvider(Provider):
         org_codes: dict[str, set[str]] = defaultdict(set)
 
         def add(kind: str, subject: str, license: str, quantity: int | None, org: str) -> None:
-            grants.append(Grant(
-                provider=self.id, license=license, quantity=quantity,
-                subject=Subject(kind=kind, id=subject),
-                pool=f"host/{license}" if kind == "organization" else f"{org}/{code_of(license)}",
-                attrs={} if kind == "organization" else {"organization": org}))
+            attrs = {} if kind == "organization" else {"organization": org}
+            held = Subject(kind=kind, id=subject)
+            grants.append(Grant(provider=self.id, license=license, quantity=quantity,
+                                subject=held, pool=self.pool_of(held, license, attrs),
+                                attrs=attrs))
 
         for org, data in zip(orgs, org_data, strict=True):
             prints[f"organization/{org}"] = fingerprint(data)
@@ -220,7 +221,8 @@ class UiPathProvider(Provider):
         if kind == "group":
             return facts.group_bundles(data) == codes
         users = facts.user_bundles(data)
-        return all(users.get(user) == codes for user in body.get("userIds", []))
+        # A user left with no codes may drop out of the list: absent holds nothing.
+        return all(users.get(user, []) == codes for user in body.get("userIds", []))
 
 
 # ---- what the YAML says about the hierarchy ----------------------------------------------------

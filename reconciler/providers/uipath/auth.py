@@ -11,7 +11,7 @@ import asyncio
 import httpx
 
 from reconciler.errors import VendorError
-from reconciler.http import VendorHttp, json_object
+from reconciler.http import VendorHttp, describe, json_object
 from reconciler.model import Call
 from reconciler.providers.uipath.connection import TokenKind, UiPathConnection
 from reconciler.secrets import REDACTOR, Secrets
@@ -81,15 +81,3 @@ def _token(response: httpx.Response, field: str, who: str) -> str:
                           code="auth", status=response.status_code)
     return token
 
-
-def describe(response: httpx.Response) -> str:
-    """`HTTP 409: <the vendor's message>`, from whichever error shape the server used:
-    `{message}`, ABP's `{error: {message}}` (ROPC), OAuth's `{error, error_description}`."""
-    data = json_object(response)
-    error = data.get("error")
-    message = (data.get("message") or data.get("detail") or data.get("title")
-               or data.get("error_description")
-               or (error.get("message") if isinstance(error, dict) else error))
-    reason = response.reason_phrase or ""
-    shown = str(message) if message else (reason or "no message in the response")
-    return f"HTTP {response.status_code}: {shown}"

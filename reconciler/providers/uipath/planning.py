@@ -167,12 +167,12 @@ def actions(changes: Sequence[Change], current: CurrentState, connection: UiPath
     by_subject: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for change in changes:
         by_subject[(change.grant.subject.kind, change.grant.subject.id)].append(change)
-    planned: list[Action] = []
+    planned: list[tuple[str, Action]] = []
     for (kind, subject), subject_changes in sorted(by_subject.items()):
         org = organization_of(kind, subject, subject_changes, facts)
         planner = _allocations if kind in QUANTIFIED else _bundles
-        planned.extend(planner(kind, subject, org, subject_changes, live[(kind, subject)],
-                               connection, preview))
+        planned.extend((org, action) for action in planner(
+            kind, subject, org, subject_changes, live[(kind, subject)], connection, preview))
     return link_levels(planned)
 
 
@@ -257,32 +257,20 @@ def _action(kind: str, subject: str, direction: Direction, changes: list[Change]
     )
 
 
-def action_organization(action: Action) -> str:
-    """The organization an action's call goes to, from its typed fields alone."""
-    if action.subject.kind == "organization":
-        return action.subject.id
-    for change in action.changes:
-        named = change.grant.attrs.get("organization")
-        if isinstance(named, str) and named:
-            return named
-    return ""
-
-
-def link_levels(actions: list[Action]) -> list[Action]:
+def link_levels(planned: list[tuple[str, Action]]) -> list[Action]:
     """Within an organization, a grow below it waits for its grow, and its shrink waits
     for the shrinks below it: when one fails, the applier skips what depends on it
-    instead of sending a call the vendor would refuse with a 409."""
+    instead of sending a call the vendor would refuse with a 409. Each action comes
+    with the organization its call goes to, so the links follow the calls."""
     org_grow: dict[str, str] = {}
     below_shrinks: dict[str, list[str]] = defaultdict(list)
-    for action in actions:
-        org = action_organization(action)
+    for org, action in planned:
         if action.subject.kind == "organization" and not action.frees:
             org_grow[org] = action.id
         elif action.subject.kind != "organization" and action.frees:
             below_shrinks[org].append(action.id)
     linked = []
-    for action in actions:
-        org = action_organization(action)
+    for org, action in planned:
         extra: list[str] = []
         if action.subject.kind != "organization" and not action.frees and org in org_grow:
             extra = [org_grow[org]]
