@@ -379,8 +379,7 @@ class VendorHttp:
         if response is not None:
             return response
         assert error is not None
-        return_text = summary.removeprefix(_error_text(error))
-        raise self._transport_error(call, error, return_text)
+        raise self._transport_error(call, error, summary.removeprefix(_error_text(error)))
 
     def _transport_error(self, call: Call, error: httpx.HTTPError, after: str = "") -> VendorError:
         message = f"{call.method} {url_path(call)}: {_error_text(error)}{after}"

@@ -13,9 +13,6 @@ over disjoint pools proceed at once and runs over a shared pool take turns:
 
 Every contender takes its scopes in one global order, so waiting runs never deadlock.
 A refusal names the holder: host, pid, CI run URL when there is one, since when.
-
-`apply_lock(target, timeout)` is the older whole-journal lock, kept for callers that
-lock before opening the journal.
 """
 
 from __future__ import annotations
@@ -31,18 +28,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from reconciler.errors import JournalError, LockedError, LockLostError
-from reconciler.journal import Journal, is_url
+from reconciler.journal import Journal
 from reconciler.journal.entries import ci_run
 from reconciler.journal.store import Tx, mask_dsn
 from reconciler.secrets import REDACTOR
 
 Scope = tuple[str, str]
 """(provider, pool-or-scope): the unit two runs may not change at once."""
-
-WHOLE_JOURNAL: Scope = ("*", "*")
 
 _HOLDER_WAIT = 2.0
 """How long a refused run waits for a brand-new holder to finish writing its name."""
@@ -80,51 +73,12 @@ def lock_scopes(journal: Journal, scopes: Iterable[Scope], timeout: float = 0.0)
         yield
         return
     if journal.url is not None:
-        with _advisory_locks(journal.url, wanted, timeout, journal):
+        with _advisory_locks(journal, journal.url, wanted, timeout):
             yield
     else:
         assert journal.path is not None
         with _file_locks(journal.path, wanted, timeout):
             yield
-
-
-@contextmanager
-def apply_lock(journal_path: str | Path, timeout: float = 0.0) -> Iterator[None]:
-    """Holds the whole journal for a plan or apply, reading included.
-
-    Waits up to `timeout` seconds (0: not at all), then raises LockedError naming
-    whoever holds it now. A PostgreSQL URL takes one advisory lock for the whole
-    journal; prefer `lock_scopes`, which lets runs over disjoint pools proceed.
-    """
-    if isinstance(journal_path, str) and is_url(journal_path):
-        Journal(journal_path).close()  # creates or migrates the schema the lock needs
-        with _advisory_locks(journal_path, [WHOLE_JOURNAL], timeout, None):
-            yield
-        return
-    with _legacy_file_lock(Path(journal_path), timeout):
-        yield
-
-
-@contextmanager
-def _legacy_file_lock(journal_path: Path, timeout: float) -> Iterator[None]:
-    journal_path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = journal_path.with_name(journal_path.name + ".lock")
-    holder_path = journal_path.with_name(journal_path.name + ".holder")
-    lock = FileLock(str(lock_path))
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        who = _file_holder(holder_path)
-        raise LockedError(
-            f"another run holds {lock_path} ({who}); wait for it to finish "
-            "or pass --lock-timeout"
-        ) from None
-    try:
-        holder_path.write_text(json.dumps(holder_info()), encoding="utf-8")
-        yield
-    finally:
-        holder_path.unlink(missing_ok=True)
-        lock.release()
 
 
 # --- one machine: a flock'd file per scope -------------------------------------------
@@ -154,7 +108,7 @@ def _file_locks(journal_path: Path, scopes: list[Scope], timeout: float) -> Iter
                 except BlockingIOError:
                     now = time.monotonic()
                     if now >= deadline:
-                        who = _file_holder(path, wait=False)
+                        who = _file_holder(path)
                         # An unnamed holder is one just taking or just leaving the
                         # lock: try again for a moment rather than refuse for nothing.
                         grace = grace or now + _HOLDER_WAIT
@@ -177,17 +131,13 @@ def _file_locks(journal_path: Path, scopes: list[Scope], timeout: float) -> Iter
 _UNNAMED = "another process, which has not recorded its name"
 
 
-def _file_holder(path: Path, wait: bool = True) -> str | None:
-    """The holder named in a lock or holder file. A holder writes its name right after
-    taking the lock, so an empty file gets a moment (with `wait`) before we give up."""
-    deadline = time.monotonic() + (_HOLDER_WAIT if wait else 0.0)
-    while True:
-        try:
-            return describe_holder(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError):
-            if time.monotonic() >= deadline:
-                return _UNNAMED if wait else None
-            time.sleep(0.01)
+def _file_holder(path: Path) -> str | None:
+    """The holder named in a scope's lock file; None while it has not written its name
+    (it does so right after taking the lock)."""
+    try:
+        return describe_holder(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 # --- across machines: PostgreSQL advisory locks ---------------------------------------
@@ -217,9 +167,8 @@ _HOLDER = (
 
 
 @contextmanager
-def _advisory_locks(
-    url: str, scopes: list[Scope], timeout: float, journal: Journal | None
-) -> Iterator[None]:
+def _advisory_locks(journal: Journal, url: str, scopes: list[Scope], timeout: float
+                    ) -> Iterator[None]:
     import psycopg
 
     from reconciler.journal.postgres import connect
@@ -227,20 +176,18 @@ def _advisory_locks(
     keyed = sorted((advisory_key(s), s) for s in scopes)
     keys = [key for key, _ in keyed]
     conn = connect(url, "lock")
-    remove_guard = None
     try:
         try:
             _acquire(conn, keyed, timeout)
         except psycopg.Error as error:
             raise JournalError(REDACTOR.text(
                 f"lock on {mask_dsn(url)} failed: {str(error).strip()}")) from None
-        if journal is not None and journal.url is not None:
-            guard = _still_held(conn, conn.info.backend_pid, keys, keyed)
-            remove_guard = journal.guard_writes(guard)
-        yield
-    finally:
-        if remove_guard is not None:
+        remove_guard = journal.guard_writes(_still_held(conn, conn.info.backend_pid, keys, keyed))
+        try:
+            yield
+        finally:
             remove_guard()
+    finally:
         _release(conn)
 
 

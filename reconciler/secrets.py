@@ -132,6 +132,15 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self._redactor.text(record.getMessage())
         record.args = None
+        # A traceback (a library's `log.exception`) quotes exception messages, which
+        # may hold a URL with its query key: format it here, masked, so the handler's
+        # formatter uses this text instead of formatting the raw exception itself.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redactor.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redactor.text(record.stack_info)
         return True
 
 

@@ -240,11 +240,18 @@ class Journal:
 
     def in_doubt(self) -> list[Entry]:
         """Calls that started but never finished: a crash hit them mid-flight."""
-        return [e for e in self.latest_per_action().values() if e.event == "started"]
+        return self._latest_where("e.event = 'started'")
 
     def pending(self) -> list[Entry]:
         """Calls an async vendor accepted and has not yet carried out or rejected."""
-        return [e for e in self.latest_per_action().values() if e.outcome == "pending"]
+        return self._latest_where("e.outcome = 'pending'")
+
+    def _latest_where(self, condition: str) -> list[Entry]:
+        """Newest rows per action that meet `condition`, in order: the database picks
+        them, so every plan does not load the latest row of every action ever run."""
+        rows = self.store.read(f"SELECT {SELECT_COLUMNS} FROM entries WHERE seq IN "
+                               f"({_LATEST} WHERE {condition}) ORDER BY seq")
+        return [Entry(*row) for row in rows]
 
     def rows(self) -> list[dict[str, Any]]:
         rows = self.store.read(f"SELECT {SELECT_COLUMNS} FROM entries ORDER BY seq")

@@ -21,6 +21,8 @@ from reconciler.secrets import MASK, REDACTOR
 ENV_URL = "RECONCILER_JOURNAL_URL"
 DEFAULT_PATH = Path(".reconciler") / "journal.db"
 _URL_SCHEMES = ("postgresql://", "postgres://")
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+"""libpq connection parameters that hold a secret when given in the URL's query."""
 
 
 def is_url(target: str | Path) -> bool:
@@ -48,7 +50,7 @@ def register_dsn_secret(url: str) -> None:
         REDACTOR.register(unquote(parts.password))
         REDACTOR.register(parts.password)
     for key, value in parse_qsl(parts.query):
-        if key == "password" and value:
+        if key in _SECRET_PARAMETERS and value:
             REDACTOR.register(value)
 
 
@@ -61,7 +63,8 @@ def mask_dsn(url: str) -> str:
         name = user.split(":", 1)[0]
         netloc = f"{name}:{MASK}@{host}"
     query = urlencode(
-        [(k, MASK if k == "password" else v) for k, v in parse_qsl(parts.query)], safe="*"
+        [(k, MASK if k in _SECRET_PARAMETERS else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 

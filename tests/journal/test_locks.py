@@ -17,7 +17,7 @@ import pytest
 
 from reconciler.errors import LockedError
 from reconciler.journal import Journal
-from reconciler.lock import apply_lock, lock_scopes
+from reconciler.lock import lock_scopes
 from tests.journal.pgserver import PgServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -172,14 +172,6 @@ def test_a_waiting_run_is_refused_after_its_timeout(target):
         started = time.monotonic()
         assert "waited 0.3s" in refusal(second, [("yext", "listings")], timeout=0.3)
         assert 0.3 <= time.monotonic() - started < 10
-
-
-def test_apply_lock_still_guards_a_whole_journal(target):
-    with (apply_lock(target), pytest.raises(LockedError, match="another run holds"),
-          apply_lock(target)):
-        pass
-    with apply_lock(target):
-        pass
 
 
 def test_journal_url_password_never_appears_in_a_refusal(pg_server: PgServer):

@@ -14,6 +14,7 @@ from reconciler.model import Call, Limits
 from reconciler.sandbox.base import Faults
 from reconciler.sandbox.transport import SandboxTransport
 from reconciler.sandbox.yext import YextSimulator
+from reconciler.throttle import AdaptiveRate
 from tests.conftest import sandbox_client
 from tests.fakeclock import FakeClock
 
@@ -22,6 +23,14 @@ LIST = Call.to("GET", "v2", "accounts", "me", "license-packs")
 ASSIGN = Call.to("POST", "v2", "accounts", "me", "license-packs", "reviews-plus",
                  "assigned-entities", "store-003")
 QUICK = RetryPolicy(attempts=6, initial_wait=0.0, max_wait=0.0)
+
+
+def on_fake_clock(http: VendorHttp) -> FakeClock:
+    """Waits between attempts and for rate tokens run on a FakeClock: observed, not slept."""
+    clock = FakeClock()
+    http.sleep = clock.sleep
+    http.rate = AdaptiveRate(http.rate.ceiling, clock=clock.now, sleep=clock.sleep)
+    return clock
 
 
 @pytest.fixture
@@ -67,9 +76,7 @@ async def test_retry_after_is_honoured_in_full_beyond_the_old_three_seconds(setu
     simulator, client = setup
     simulator.set_faults(Faults(burst_429=2, retry_after=5.0))
     http = VendorHttp(client, Limits(rate_limit=1000), retry=QUICK)
-    clock = FakeClock()
-    http.sleep = clock.sleep
-    http.rate._clock, http.rate._sleep, http.rate._stamp = clock.now, clock.sleep, 0.0
+    clock = on_fake_clock(http)
     assert (await http.send(LIST, repeatable=True, query=AUTH)).status_code == 200
     assert http.waits == [5.0, 5.0]
     assert clock.time == pytest.approx(10.0, abs=0.1)
@@ -196,8 +203,7 @@ async def test_a_fractional_rate_limit_spaces_calls(setup):
     """`rate_limit: 0.5` is one call every two seconds (aiolimiter refused it outright)."""
     _, client = setup
     http = VendorHttp(client, Limits(rate_limit=0.5), retry=QUICK)
-    clock = FakeClock()
-    http.rate._clock, http.rate._sleep, http.rate._stamp = clock.now, clock.sleep, 0.0
+    clock = on_fake_clock(http)
     for _ in range(3):
         assert (await http.send(LIST, repeatable=True, query=AUTH)).status_code == 200
     assert clock.slept == pytest.approx([2.0, 2.0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import httpx
 
@@ -76,3 +77,26 @@ def test_journal_rows_hold_no_userinfo(tmp_path):
     with Journal(tmp_path / "journal.db") as journal:
         row = journal.row(leaky, "started", None)
     assert not any("hunter2" in str(field) for field in row)
+
+
+def test_a_logged_traceback_is_masked_too():
+    redactor = Redactor()
+    redactor.register("k-secret-1")
+    try:
+        raise RuntimeError("GET https://vendor.test/x?api_key=k-secret-1 failed")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (),
+                                   sys.exc_info())
+    RedactingFilter(redactor).filter(record)
+    formatted = logging.Formatter().format(record)
+    assert "RuntimeError" in formatted and "k-secret-1" not in formatted
+    assert f"api_key={MASK}" in formatted
+
+
+def test_a_dsn_password_in_the_query_is_masked_in_messages():
+    from reconciler.journal.store import mask_dsn
+
+    url = "postgresql://ops@db.test/j?sslmode=require&password=pw-q&sslpassword=key-pw"
+    masked = mask_dsn(url)
+    assert "pw-q" not in masked and "key-pw" not in masked
+    assert "sslmode=require" in masked and "ops@db.test" in masked
