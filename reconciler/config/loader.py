@@ -25,6 +25,7 @@ from reconciler.config.document import (
     ProviderBlock,
     SubjectEntry,
 )
+from reconciler.config.values import described, type_message
 from reconciler.config.yamlsource import DataPath, SourceDocument, read_documents
 from reconciler.errors import ConfigError, Problem
 from reconciler.model import (
@@ -144,7 +145,8 @@ def _problems_from(
             if not shape_matches:
                 if not isinstance(given, str | dict) and branch == "LicenseSpec":
                     found.append(Problem(source.location(container), "a license is an id or "
-                                         "a mapping with id, quantity, expires, attrs"))
+                                         "a mapping with id, quantity, expires, attrs; "
+                                         f"got {described(given)}"))
                 continue
         location = source.location(path)
         where = ".".join(str(p) for p in path[len(prefix) :]) or "document"
@@ -154,7 +156,8 @@ def _problems_from(
             found.append(Problem(location, f"unknown key '{key}'{hint}"))
             continue
         message = detail["msg"].removeprefix("Value error, ")
-        found.append(Problem(location, f"{where}: {message}"))
+        found.append(Problem(location, type_message(where, detail["type"], message,
+                                                    detail.get("input"))))
     return found
 
 
@@ -346,7 +349,7 @@ class _ProviderBuilder:
         kind, value = next(iter(kinds.items()))
         if not isinstance(value, str):
             problems.append(Problem(source.location((*path, kind)),
-                                    f"{kind}: Input should be a valid string"))
+                                    type_message(kind, "string_type", "", value)))
             return None
         return kind, value
 
@@ -458,7 +461,8 @@ def _connection_problems(
         elif detail["type"] == "missing":
             found.append(Problem(location, f"connection setting '{key}' is required"))
         else:
-            found.append(Problem(location, f"connection.{key}: {detail['msg']}"))
+            found.append(Problem(location, type_message(f"connection.{key}", detail["type"],
+                                                        detail["msg"], detail.get("input"))))
     return found
 
 

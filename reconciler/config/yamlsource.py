@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from reconciler.config.values import shown
+from reconciler.config.yamlerrors import explain
 from reconciler.errors import Problem
 from reconciler.model import Location
 
@@ -34,8 +36,15 @@ DataPath = tuple[str | int, ...]
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser when PyYAML has it (several times faster), else pure Python."""
 
-_STR_TAG = "tag:yaml.org,2002:str"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+_CORE = "tag:yaml.org,2002:"
+_STR_TAG = _CORE + "str"
+_MERGE_TAG = _CORE + "merge"
+_TIMESTAMP_TAG = _CORE + "timestamp"
+_ALLOWED_TAGS = frozenset(_CORE + name for name in ("str", "int", "float", "bool", "null",
+                                                    "seq", "map"))
+"""Explicit tags a file may carry: the JSON-compatible core schema. Anything else
+(`!!python/object/apply:...`, `!!binary`, `!!set`, a `!custom` tag) is refused at
+load, so it can neither run code nor reach a vendor as a surprising value."""
 
 
 @dataclass
@@ -108,10 +117,15 @@ class _DocumentBuilder:
             raise _TooLarge(line, f"document has more than {MAX_NODES} values")
         if path is not None:
             self.lines[path] = line
+        tag: str | None = getattr(event, "tag", None)
+        if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
+            shown_tag = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+            self._problem(line, f"the YAML tag {shown(shown_tag)} is not allowed (only plain "
+                          "strings, numbers, booleans, null, lists and mappings)")
         if isinstance(event, yaml.AliasEvent):
             return self._alias(event, line)
         if isinstance(event, yaml.ScalarEvent):
-            built = self._scalar(event, line)
+            built = self._scalar(event, line, path)
         elif isinstance(event, yaml.SequenceStartEvent):
             built = self._sequence(path)
         elif isinstance(event, yaml.MappingStartEvent):
@@ -190,16 +204,24 @@ class _DocumentBuilder:
         resolved = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         return str(resolved)
 
-    def _scalar(self, event: yaml.ScalarEvent, line: int) -> Any:
+    def _scalar(self, event: yaml.ScalarEvent, line: int, path: DataPath | None) -> Any:
         tag = self._tag(event)
         if tag == _STR_TAG:
             return event.value  # most scalars: skip the generic constructor
+        if tag not in _ALLOWED_TAGS and tag != _TIMESTAMP_TAG:
+            return event.value  # refused in `value`; never handed to a constructor
         start: Any = event.start_mark
         node = yaml.ScalarNode(tag, event.value, start, start, event.style)
         try:
             value = self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as error:
             self._problem(line, f"cannot read value: {error.problem}")
+            return None
+        except (ValueError, OverflowError) as error:
+            # `2027-13-45` looks like a timestamp to YAML's resolver, whose constructor
+            # then fails with a bare ValueError.
+            where = f"{path[-1]}: " if path else ""
+            self._problem(line, f"{where}{shown(event.value)} is not a valid date ({error})")
             return None
         if isinstance(value, dt.datetime):
             return value.date()
@@ -255,14 +277,8 @@ def read_documents(
                 SourceDocument(name, data, builder.lines, first_line=_line(first))
             )
     except yaml.MarkedYAMLError as error:
-        # An unclosed bracket or quote is reported at the end of the file; the line
-        # where the broken construct starts (the context) is where a person looks.
-        mark = error.context_mark or error.problem_mark
-        line = mark.line + 1 if mark is not None else 1
-        reason = error.problem or error.context or "invalid YAML"
-        if error.context and error.problem_mark is not None and error.context_mark is not None:
-            reason = f"{error.context}: {reason} (line {error.problem_mark.line + 1})"
-        problems.append(Problem(Location(file=name, line=line), f"YAML syntax error: {reason}"))
+        found = explain(error, text)
+        problems.append(Problem(Location(file=name, line=found.line), found.message))
     except yaml.YAMLError as error:
         problems.append(Problem(Location(file=name, line=1), f"YAML error: {error}"))
     return documents, problems
