@@ -37,7 +37,13 @@ from reconciler.providers import registry
 from reconciler.providers.base import PendingRequest, Provider, Resolution
 from reconciler.sealing import plan_differences, unknown_providers
 from reconciler.secrets import REDACTOR, Secrets
-from reconciler.targeting import Target, narrow_current, narrow_desired, pools_by_provider
+from reconciler.targeting import (
+    Target,
+    check_target_pools,
+    narrow_current,
+    narrow_desired,
+    pools_by_provider,
+)
 
 
 def provider_specs() -> dict[str, ProviderSpec]:
@@ -205,9 +211,11 @@ class Session:
         max_removals: int | None = None,
     ) -> Plan:
         recovery = await self.recover(journal)
+        read = await self.read()
+        check_target_pools(self.desired, read, self.targets)
         currents = {
             name: narrow_current(state, self.target_pools.get(name))
-            for name, state in (await self.read()).items()
+            for name, state in read.items()
         }
         plan = build_plan(
             self.desired,

@@ -7,7 +7,7 @@ its grants in other pools are neither planned nor removed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import ReconcilerError
@@ -15,7 +15,7 @@ from reconciler.model import CurrentState, DesiredState
 
 
 class TargetError(ReconcilerError):
-    """A --target names a provider the YAML does not configure."""
+    """A --target names a provider the YAML does not configure, or a pool nobody knows."""
 
 
 @dataclass(frozen=True, order=True)
@@ -71,6 +71,33 @@ def narrow_desired(desired: DesiredState, targets: Sequence[Target]) -> DesiredS
             )
         providers[name] = provider
     return desired.model_copy(update={"providers": providers})
+
+
+def check_target_pools(
+    desired: DesiredState, currents: Mapping[str, CurrentState], targets: Sequence[Target]
+) -> None:
+    """Refuses a pool target that names a pool neither the YAML nor the vendor knows.
+
+    Pools are only fully known after reading (a pool the YAML never names can still
+    be pruned), so this runs on the read, before any plan is made: without it a
+    mistyped `--target yext/nopool` narrows both sides to nothing and reports
+    "No changes", exit 0, as if the pool were in sync.
+    """
+    unknown: list[str] = []
+    for name, pools in pools_by_provider(targets).items():
+        if pools is None or name not in currents:
+            continue
+        provider = desired.providers.get(name)
+        known = {pool.id for pool in currents[name].pools}
+        if provider is not None:
+            known |= {grant.pool for grant in provider.grants}
+            known |= {pool.id for pool in provider.pools}
+        for pool in sorted(pools - known):
+            listed = ", ".join(sorted(known)) or "none"
+            unknown.append(f"--target {name}/{pool}: '{name}' has no pool '{pool}' "
+                           f"(its pools: {listed})")
+    if unknown:
+        raise TargetError("\n".join(unknown))
 
 
 def narrow_current(current: CurrentState, pools: set[str] | None) -> CurrentState:

@@ -76,3 +76,32 @@ def test_show_renders_a_saved_plan_in_every_format(workspace, cli):
     shown = json.loads(cli("show", "plan.json", "--output", "json").stdout)
     assert shown == json.loads((workspace / "plan.json").read_text())
     assert len(request_log(workspace, "yext")) == before
+
+
+def test_target_naming_an_unknown_pool_is_refused_listing_the_pools(workspace, cli):
+    desired = str(fast_example(workspace, "yext"))
+    refused = cli("plan", desired, "--sandbox", "--target", "yext/nopool",
+                  "--detailed-exitcode")
+    assert refused.exit_code == 1, refused.output
+    assert "--target yext/nopool: 'yext' has no pool 'nopool'" in refused.stderr
+    assert "knowledge-pro" in refused.stderr and "listings-basic" in refused.stderr
+    assert "No changes" not in refused.output
+    for command in ("apply", "drift"):
+        again = cli(command, desired, "--sandbox", "--target", "yext/nopool",
+                    *(["--auto-approve"] if command == "apply" else []))
+        assert again.exit_code == 1 and "has no pool 'nopool'" in again.stderr, again.output
+    assert changing(request_log(workspace, "yext")) == []
+
+
+def test_target_pool_known_only_from_the_vendor_is_accepted(workspace, cli):
+    """A pool the YAML never names can still be targeted (e.g. to see what it holds)."""
+    (workspace / "desired").mkdir()
+    (workspace / "desired" / "yext.yaml").write_text(
+        "providers:\n  yext:\n    connection: {api_key_env: YEXT_API_KEY}\n"
+        "    subjects:\n      - entity: store-001\n        licenses: [knowledge-pro]\n")
+    planned = cli("plan", str(workspace / "desired"), "--sandbox", "--target",
+                  "yext/reviews-plus", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    assert json.loads(planned.stdout)["targets"] == ["yext/reviews-plus"]
+    refused = cli("plan", str(workspace / "desired"), "--sandbox", "--target", "yext/nopool")
+    assert "(its pools: knowledge-pro, listings-basic, reviews-plus)" in refused.stderr

@@ -26,8 +26,9 @@ def test_values_are_spelled_as_yaml_spells_them():
 
 
 def test_type_errors_show_the_value_and_the_expected_form():
-    assert type_message("protected", "bool_parsing", "Input should be a valid boolean",
-                        "sometimes") == 'protected: "sometimes" is not a boolean (use true or false)'
+    message = type_message("protected", "bool_parsing", "Input should be a valid boolean",
+                           "sometimes")
+    assert message == 'protected: "sometimes" is not a boolean (use true or false)'
     assert type_message("quantity", "greater_than_equal",
                         "Input should be greater than or equal to 0", -1) == (
         "quantity: Input should be greater than or equal to 0 (got -1)")
