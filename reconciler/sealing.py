@@ -21,8 +21,20 @@ PLAN_FORMAT_VERSION = 1
 
 
 def plan_digest(plan: Plan) -> str:
-    """A digest of everything a plan says: two plans with one digest do the same."""
-    encoded = json.dumps(plan.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """What "applies once" is keyed on: exactly what `plan_differences` (and the
+    sandbox/target checks of a rebuild) compare, nothing else.
+
+    A field the comparison ignores (fingerprints, notes, reasons, the summary) must
+    not count here either: editing a note would otherwise make an applied plan
+    "new" again while it still passes the comparison, and it would run twice.
+    """
+    sealed = {
+        "config_digest": plan.config_digest,
+        "sandbox": plan.sandbox,
+        "targets": list(plan.targets),
+        "actions": [[action.id, _signature(action)] for action in plan.actions],
+    }
+    encoded = json.dumps(sealed, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 

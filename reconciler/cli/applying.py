@@ -37,6 +37,7 @@ from reconciler.progress import Reporter
 from reconciler.providers.base import Resolution
 from reconciler.render.text import action_line, render_requests, render_text
 from reconciler.sealing import plan_digest
+from reconciler.sealpaths import PlanPathError, confined_files
 from reconciler.secrets import REDACTOR
 from reconciler.targeting import parse_targets
 
@@ -160,28 +161,26 @@ def _config_paths(saved: Plan, given: Sequence[str]) -> list[str]:
     """The YAML a saved plan was made from, if it lies inside the working directory.
 
     The plan file names its YAML; a file edited to name YAML elsewhere on the machine
-    (outside the reviewed checkout) is refused rather than loaded. `apply PLANFILE
+    (outside the reviewed checkout, directly or through symlinks) is refused rather
+    than loaded (`sealpaths`). `apply PLANFILE
     PATH...` pins the YAML from the command line: the plan must name exactly those
     files, so an edited plan cannot switch to another set of files in the checkout.
     """
     if not saved.config_paths:
         _fail("error: the plan file names no desired-state files")
+    try:
+        files = confined_files(saved.config_paths, Path.cwd())
+    except PlanPathError as error:
+        _fail(f"error: {error}")
     if given:
-        files, problems = discover(given)
+        found, problems = discover(given)
         if problems:
             _fail("\n".join(str(problem) for problem in problems))
-        wanted = {path.resolve() for path in files}
-        named = {Path(name).resolve() for name in saved.config_paths}
-        if wanted != named:
+        if {path.resolve() for path in found} != {Path(file).resolve() for file in files}:
             _fail("error: the plan file was made from "
-                  f"{', '.join(sorted(saved.config_paths))}, not from {', '.join(given)}; "
+                  f"{', '.join(sorted(files))}, not from {', '.join(given)}; "
                   "run `reconciler plan` on the YAML you mean to apply")
-    here = Path.cwd().resolve()
-    for name in saved.config_paths:
-        if not (here / name).resolve().is_relative_to(here):
-            _fail(f"error: the plan file names {name!r}, outside the working directory "
-                  f"{here}; apply plans from the checkout they were made in")
-    return list(saved.config_paths)
+    return files
 
 
 def _settled(resolution: Resolution) -> None:

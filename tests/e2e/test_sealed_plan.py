@@ -122,6 +122,31 @@ def _yaml_elsewhere(plan: dict[str, Any], port: int) -> None:
     plan["config_paths"] = ["/etc"]
 
 
+def _yaml_symlinked_outside(plan: dict[str, Any], port: int) -> None:
+    """A directory inside the checkout whose YAML are symlinks to copies outside it.
+
+    The copies say what the reviewed YAML says, so only the path check can refuse.
+    """
+    here = Path.cwd()
+    outside = here.parent / f"{here.name}-outside"
+    outside.mkdir()
+    inside = here / "linked"
+    inside.mkdir()
+    for name in plan["config_paths"]:
+        copy = outside / Path(name).name
+        copy.write_bytes(Path(name).read_bytes())
+        (inside / copy.name).symlink_to(copy)
+    plan["config_paths"] = ["linked"]
+
+
+def _yaml_name_with_nul(plan: dict[str, Any], port: int) -> None:
+    plan["config_paths"] = ["desired/\x00.yaml"]
+
+
+def _yaml_name_too_long(plan: dict[str, Any], port: int) -> None:
+    plan["config_paths"] = ["desired/" + "y" * 5_000 + ".yaml"]
+
+
 TAMPERINGS: dict[str, Tamper] = {
     "host": _host,
     "path": _path,
@@ -135,7 +160,15 @@ TAMPERINGS: dict[str, Tamper] = {
     "format-version": _version,
     "unknown-provider": _unknown_provider,
     "yaml-elsewhere": _yaml_elsewhere,
+    "yaml-symlinked-outside": _yaml_symlinked_outside,
+    "yaml-name-with-nul": _yaml_name_with_nul,
+    "yaml-name-too-long": _yaml_name_too_long,
 }
+
+
+ONE_LINE = {"yaml-elsewhere", "yaml-symlinked-outside", "yaml-name-with-nul",
+            "yaml-name-too-long", "format-version"}
+"""Tamperings refused before anything is read: one line says why."""
 
 
 @pytest.mark.parametrize("tampering", sorted(TAMPERINGS))
@@ -154,6 +187,8 @@ def test_edited_plan_file_is_refused_and_nothing_is_sent(
     refused = cli("apply", "plan.json", "--sandbox")
     assert refused.exit_code == 1, refused.output
     assert "Traceback" not in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 or tampering not in ONE_LINE, (
+        refused.output)
     assert _changes_sent(workspace, provider, original, plan) == []
     assert not any(e["method"] in {"PUT", "DELETE", "PATCH"}
                    for e in request_log(workspace, provider))
@@ -178,6 +213,34 @@ def test_a_saved_plan_applies_once(provider, workspace, cli):
     assert again.exit_code == 1
     assert "already applied at" in again.output and "`reconciler plan` again" in again.output
     assert len(_changes_sent(workspace, provider, plan)) == sent
+
+
+@pytest.mark.parametrize("provider", providers_with_examples())
+def test_an_applied_plan_with_edited_notes_is_still_already_applied(provider, workspace, cli):
+    """"Applies once" is keyed on what the comparison compares, not on ignored fields."""
+    desired = str(fast_example(workspace, provider))
+    assert cli("plan", desired, "--sandbox", "--out", "plan.json").exit_code == 0
+    plan = json.loads(Path("plan.json").read_text())
+    assert cli("apply", "plan.json", "--sandbox").exit_code == 0
+    sent = len(_changes_sent(workspace, provider, plan))
+    plan["notes"] = [*plan["notes"], "edited after the apply"]
+    plan["fingerprints"] = {name: {scope: "edited" for scope in prints}
+                            for name, prints in plan["fingerprints"].items()}
+    for action in plan["actions"]:
+        action["reason"] = "edited"
+    Path("plan.json").write_text(json.dumps(plan))
+    again = cli("apply", "plan.json", "--sandbox")
+    assert again.exit_code == 1
+    assert "already applied at" in again.output, again.output
+    assert len(_changes_sent(workspace, provider, plan)) == sent
+
+
+def test_plan_file_nested_100000_deep_gives_one_line(workspace, cli):
+    Path("plan.json").write_text("[" * 100_000 + "]" * 100_000)
+    refused = cli("apply", "plan.json", "--sandbox")
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == [
+        "error: plan.json is not a reconciler plan file: nested too deeply to be a plan"]
 
 
 def test_plan_that_went_stale_is_refused_naming_the_difference(workspace, cli):

@@ -104,3 +104,52 @@ def test_text_output_escapes_control_characters_in_ids():
     assert "\n::error::" not in text
     assert "store\\x0a::error::forged\\u202e" in text
     assert escape_controls("plain é") == "plain é"
+
+
+def _edited(plan: Plan, **update: object) -> Plan:
+    return plan.model_copy(update=update)
+
+
+_BASE = _plan(_action(), _action("store-2"))
+_IGNORED = {
+    "notes": _edited(_BASE, notes=("an edited note",)),
+    "fingerprints": _edited(_BASE, fingerprints={"yext": {"pack": "forged"}}),
+    "summary": _edited(_BASE, summary=Summary(counts={"assign": 99})),
+    "config_paths": _edited(_BASE, config_paths=("elsewhere.yaml",)),
+    "action reason": _edited(_BASE, actions=(
+        _BASE.actions[0].model_copy(update={"reason": "edited"}), _BASE.actions[1])),
+}
+_COMPARED = {
+    "body": _plan(_action(body={"x": 1}), _action("store-2")),
+    "method": _plan(_action(method="DELETE"), _action("store-2")),
+    "order": _plan(_action("store-2"), _action()),
+    "one action fewer": _plan(_action()),
+    "yaml": _edited(_BASE, config_digest="other"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_IGNORED))
+def test_applies_once_digest_ignores_what_the_comparison_ignores(name):
+    edited = _IGNORED[name]
+    assert plan_differences(edited, _BASE) == []
+    assert plan_digest(edited) == plan_digest(_BASE), f"an edited {name} made the plan new"
+
+
+@pytest.mark.parametrize("name", sorted(_COMPARED))
+def test_applies_once_digest_covers_what_the_comparison_compares(name):
+    edited = _COMPARED[name]
+    assert plan_differences(edited, _BASE) != []
+    assert plan_digest(edited) != plan_digest(_BASE)
+
+
+@pytest.mark.parametrize("update", [{"sandbox": True}, {"targets": ("yext/pack",)}])
+def test_applies_once_digest_covers_sandbox_and_targets(update):
+    """Checked by `Session.rebuild` before the comparison, so sealed as well."""
+    assert plan_digest(_edited(_BASE, **update)) != plan_digest(_BASE)
+
+
+def test_a_plan_file_nested_deeper_than_any_plan_is_refused_in_one_line():
+    for text in ("[" * 100_000 + "]" * 100_000,
+                 '{"format_version": 1, "x": ' + "[" * 5_000 + "]" * 5_000 + "}"):
+        with pytest.raises(ValueError, match="nested"):
+            read_plan(text)
