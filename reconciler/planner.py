@@ -40,7 +40,7 @@ from reconciler.model import (
 
 VERBS = ("assign", "remove", "release", "allocate", "update")
 ActionMaker = Callable[[Sequence[Change], CurrentState], list[Action]]
-Checker = Callable[[ProviderDesired, CurrentState], list[Problem]]
+Checker = Callable[[ProviderDesired, CurrentState, Sequence[Change]], list[Problem]]
 
 
 @dataclass
@@ -385,12 +385,12 @@ def build_plan(
     for name, provider_desired in sorted(desired.providers.items()):
         current = currents[name]
         problems.extend(check_known_pools(provider_desired, current))
-        if checkers and name in checkers:
-            problems.extend(checkers[name](provider_desired, current))
         pending = [*current.pending, *(p for p in extra_pending if p.provider == name)]
         pending_all.extend(current.pending)
         result = diff(provider_desired, current, today=today, pending=pending)
         diffs[name] = result
+        if checkers and name in checkers:
+            problems.extend(checkers[name](provider_desired, current, result.changes))
         capacity_problems.extend(check_capacity(current, result.changes, pending))
     if capacity_problems:
         raise CapacityError(capacity_problems + problems)

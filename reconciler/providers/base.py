@@ -149,8 +149,14 @@ class Provider(ABC):
     async def read(self, desired: ProviderDesired) -> CurrentState:
         """Current grants, pools and per-scope fingerprints for what `desired` covers."""
 
-    def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
-        """Vendor rules the generic checks cannot know (hierarchies, unknown ids)."""
+    def check(self, desired: ProviderDesired, current: CurrentState,
+              changes: Sequence[Change]) -> list[Problem]:
+        """Vendor rules the generic checks cannot know (hierarchies, unknown ids).
+
+        `changes` is the planner's diff (what the plan will add, update and remove):
+        a rule on the end state reads it from there instead of re-deriving the
+        planner's scope rules (named, protected, pruned, expired, held back).
+        """
         return []
 
     # ---- operations ----------------------------------------------------------------

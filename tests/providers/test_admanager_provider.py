@@ -154,7 +154,7 @@ async def test_unknown_user_is_refused_by_check(provider):
     state = await provider.read(DESIRED)
     desired = DESIRED.model_copy(update={"subjects": (
         SubjectDecl(subject=Subject(kind="user", id="ghost"), attrs={"domain": "admp.local"}),)})
-    assert any("no user 'ghost'" in p.message for p in provider.check(desired, state))
+    assert any("no user 'ghost'" in p.message for p in provider.check(desired, state, []))
 
 
 async def test_user_who_also_gains_a_sku_loses_the_others_by_name(provider, simulator,
@@ -215,7 +215,7 @@ async def test_shared_display_names_are_refused_and_upns_are_used(vendor_http):
     state = await provider.read(by_name)
     assert {g.subject.id for g in state.grants if g.license == "POWER_BI_PRO"} >= {
         "slee1@admp.local"}
-    (problem,) = provider.check(by_name, state)
+    (problem,) = provider.check(by_name, state, [])
     assert "display name 'Sam Lee' is shared by several users" in problem.message
     assert "slee1@admp.local, slee2@admp.local" in problem.message
     (action,) = provider.actions(
@@ -234,7 +234,7 @@ async def test_disabled_plan_the_sku_settings_do_not_list_is_refused(provider):
     state = await provider.read(DESIRED)
     grant = user_grant("li", "ENTERPRISEPACK", disabled_plans=["YAMMER_ENTERPRISE"])
     desired = DESIRED.model_copy(update={"grants": (grant,)})
-    (problem,) = provider.check(desired, state)
+    (problem,) = provider.check(desired, state, [])
     assert "ENTERPRISEPACK has no service plan YAMMER_ENTERPRISE" in problem.message
 
 

@@ -212,7 +212,7 @@ async def test_plan_refuses_activations_the_vendor_would_refuse(simulator, vendo
     desired = ProviderDesired(provider="licensespring", grants=(
         device("ws-new", "ACAD-EXPD-0000-0001"), device("render-01", RENDER),
         device("ws-design-01", KEY)))
-    problems = [p.message for p in provider.check(desired, state)]
+    problems = [p.message for p in provider.check(desired, state, [])]
     assert len(problems) == 2
     assert "'ACAD-EXPD-0000-0001' expired on 2024-12-31" in problems[0]
     assert "dana@acme.example, lee@acme.example" in problems[1]

@@ -156,7 +156,7 @@ def test_check_names_unknown_and_shared_users_from_the_facts(provider):
         for name in ("li", "ghost", "Sam Lee")))
     facts = ADManagerFacts(users=frozenset({("admp.local", "li")}), homonyms={
         ("admp.local", "Sam Lee"): ("slee1@admp.local", "slee2@admp.local")})
-    problems = provider.check(desired, CURRENT.model_copy(update={"facts": facts}))
+    problems = provider.check(desired, CURRENT.model_copy(update={"facts": facts}), [])
     assert [p.message for p in problems] == [
         "admanager: no user 'ghost' in domain 'admp.local'",
         "admanager: display name 'Sam Lee' is shared by several users in 'admp.local' "
@@ -166,5 +166,5 @@ def test_check_names_unknown_and_shared_users_from_the_facts(provider):
 def test_check_refuses_a_plan_the_sku_settings_do_not_list(provider):
     desired = ProviderDesired(provider="admanager", grants=(
         grant("li", "ENTERPRISEPACK", disabled_plans=["YAMMER_ENTERPRISE"]),))
-    (problem,) = provider.check(desired, CURRENT)
+    (problem,) = provider.check(desired, CURRENT, [])
     assert "ENTERPRISEPACK has no service plan YAMMER_ENTERPRISE" in problem.message

@@ -210,7 +210,7 @@ def desired(clients: Mapping[str, Sequence[str]],
 
 
 def test_check_refuses_unknown_client_and_license_no_agent_consumes(provider):
-    problems = provider.check(desired({"fs-77": [FS], "old-fs-09": [FS, SQL]}), state([OLD]))
+    problems = provider.check(desired({"fs-77": [FS], "old-fs-09": [FS, SQL]}), state([OLD]), [])
     messages = [str(p) for p in problems]
     assert "commvault.yaml:7: commvault: no client named 'fs-77' in the CommCell" in messages
     assert any("has no agent that consumes 'SQL Server' (agents: File System)" in m
@@ -219,14 +219,14 @@ def test_check_refuses_unknown_client_and_license_no_agent_consumes(provider):
 
 def test_check_refuses_a_reapply_peak_over_capacity(provider):
     sql01 = client(4, "sql-01", [FS, SQL], ["File System", "SQL Server"])
-    problems = provider.check(desired({"mail-01": [FS, MAIL]}), state([MAIL01, VSA01, sql01]))
+    problems = provider.check(desired({"mail-01": [FS, MAIL]}), state([MAIL01, VSA01, sql01]), [])
     assert [str(p) for p in problems] == [
         "commvault.yaml:1: commvault: re-applying licenses on mail-01 needs 3 seats of "
         "'SQL Server' at once but the CommCell has 2 (2 in use); a re-apply consumes every "
         "license the client's agents need"]
     freed = provider.check(desired({"mail-01": [FS, MAIL], "vsa-01": [FS, VSA]}),
-                           state([MAIL01, VSA01, sql01]))
+                           state([MAIL01, VSA01, sql01]), [])
     assert freed == []
     kept = provider.check(desired({"mail-01": [FS, MAIL], "vsa-01": [FS, VSA]},
-                                  protected=["vsa-01"]), state([MAIL01, VSA01, sql01]))
+                                  protected=["vsa-01"]), state([MAIL01, VSA01, sql01]), [])
     assert len(kept) == 1, "a protected client's seat is not counted as freed"

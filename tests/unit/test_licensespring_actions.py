@@ -138,7 +138,7 @@ def test_a_license_the_read_did_not_see_is_a_clear_error(provider):
 def test_check_refuses_what_the_vendor_would_refuse(provider):
     desired = ProviderDesired(provider="licensespring", grants=(
         grant("a", "OLD"), grant("b", "LATER"), grant("c", "OFF"), grant("d", KEY)))
-    problems = [p.message for p in provider.check(desired, state())]
+    problems = [p.message for p in provider.check(desired, state(), [])]
     assert problems == [
         "licensespring: license 'OLD' expired on 2024-12-31",
         "licensespring: license 'LATER' cannot be activated before 2999-01-01",
@@ -152,10 +152,10 @@ async def test_check_wants_a_password_for_a_user_based_activation():
         LicenseSpringConnection(api_key_env="K", shared_key_env="S", management_key_env="M"),
         VendorHttp(client), Secrets(environ={}))
     desired = ProviderDesired(provider="licensespring", grants=(grant("r", CLOUD),))
-    (problem,) = bare.check(desired, state())
+    (problem,) = bare.check(desired, state(), [])
     assert "dana@acme.example, lee@acme.example to connection.user_passwords" in problem.message
     # Already held: nothing to activate, nothing to refuse.
-    assert bare.check(desired, state(grant("r", CLOUD))) == []
+    assert bare.check(desired, state(grant("r", CLOUD)), []) == []
     await client.aclose()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
 
@@ -19,6 +21,7 @@ from reconciler.model import (
     Subject,
     SubjectDecl,
 )
+from reconciler.planner import diff
 from reconciler.providers.uipath import UiPathConnection, UiPathFacts, UiPathProvider, planning
 
 HOST = "feb0dd79-85b6-483b-b297-0e49a1aa5b7d"
@@ -186,11 +189,17 @@ def desired(*grants: Grant, subjects: tuple[SubjectDecl, ...] = (),
     return ProviderDesired(provider="uipath", grants=located, subjects=named, pools=pools)
 
 
+def checked(wanted: ProviderDesired, current: CurrentState,
+            today: dt.date = dt.date(2026, 6, 1)) -> list:
+    """UiPath's check on the planner's own diff, as `build_plan` runs it."""
+    return planning.check(wanted, current, diff(wanted, current, today=today).changes)
+
+
 def test_check_refuses_tenants_and_users_beyond_the_organization():
     wanted = desired(grant("organization", "acme", "UNATT", 10),
                      grant("tenant", "acme-prod", "orchestrator/UNATT", 8),
                      grant("tenant", "acme-dev", "orchestrator/UNATT", 3))
-    [problem] = planning.check(wanted, state())
+    [problem] = checked(wanted, state())
     assert problem.location == AT
     assert ("UNATT: tenants, groups and users of organization 'acme' would hold 11 but the "
             "organization has 10 (tenant acme-dev 3, tenant acme-prod 8") in problem.message
@@ -200,10 +209,10 @@ def test_check_does_not_count_a_group_rule_against_the_organization():
     wanted = desired(grant("organization", "acme", "RPADEVPRONU", 1),
                      grant("user", "bob", "RPADEVPRONU"),
                      grant("group", "devs", "RPADEVPRONU"))
-    assert planning.check(wanted, state()) == []
+    assert checked(wanted, state()) == []
     two_users = desired(grant("organization", "acme", "RPADEVPRONU", 1),
                         grant("user", "bob", "RPADEVPRONU"), grant("user", "eve", "RPADEVPRONU"))
-    [problem] = planning.check(two_users, state())
+    [problem] = checked(two_users, state())
     assert "would hold 2 but the organization has 1" in problem.message
 
 
@@ -213,15 +222,36 @@ def test_check_keeps_counting_a_protected_user_and_refuses_bad_shapes():
                              attrs={"organization": "acme"}, source=AT),
                  SubjectDecl(subject=Subject(kind="organization", id="acme"), source=AT))
     wanted = desired(grant("organization", "acme", "ATTUNU", 1), subjects=protected)
-    [problem] = planning.check(wanted, state(bob, grant("user", "eve", "ATTUNU")))
+    [problem] = checked(wanted, state(bob, grant("user", "eve", "ATTUNU")))
     assert "would hold 2 but the organization has 1 (user bob 1, user eve 1" in problem.message, \
         "protected bob keeps his unit and unnamed eve keeps hers"
     pruned = desired(grant("organization", "acme", "ATTUNU", 1), subjects=protected,
                      pools=(PoolDecl(id="acme/ATTUNU", prune=True),))
-    assert planning.check(pruned, state(bob, grant("user", "eve", "ATTUNU"))) == [], \
+    assert checked(pruned, state(bob, grant("user", "eve", "ATTUNU"))) == [], \
         "with the pool pruned, unnamed eve's unit goes"
     strange = desired(grant("tenant", "t", "../x/UNATT", 1),
                       grant("organization", "acme", "UNATT"))
-    messages = [p.message for p in planning.check(strange, state())]
+    messages = [p.message for p in checked(strange, state())]
     assert any("is not `<serviceType>/<code>`" in m for m in messages)
     assert any("needs a quantity of at least 1" in m for m in messages)
+
+
+def test_check_counts_an_expired_grant_as_released_like_the_planner_does():
+    """A full organization: the plan releases an expired tenant allocation and gives
+    its units to another tenant. The planner drops the expired grant, so must the
+    check (it used to re-derive the end state from the YAML and count it)."""
+    prod_now = grant("tenant", "acme-prod", "orchestrator/UNATT", 8)
+    expired = prod_now.replace(expires=dt.date(2026, 5, 31))
+    wanted = desired(grant("organization", "acme", "UNATT", 10), expired,
+                     grant("tenant", "acme-dev", "orchestrator/UNATT", 5))
+    current = state(grant("organization", "acme", "UNATT", 10), prod_now)
+    changes = diff(wanted, current, today=dt.date(2026, 6, 1)).changes
+    assert {(c.kind, c.grant.subject.id) for c in changes} == {
+        (ChangeKind.REMOVE, "acme-prod"), (ChangeKind.ADD, "acme-dev")}
+    assert checked(wanted, current) == []
+    assert plan(changes, current), "the plan is made, not refused"
+    still_valid = desired(grant("organization", "acme", "UNATT", 10),
+                          prod_now.replace(expires=dt.date(2026, 6, 2)),
+                          grant("tenant", "acme-dev", "orchestrator/UNATT", 5))
+    [problem] = checked(still_valid, current)
+    assert "would hold 13 but the organization has 10" in problem.message

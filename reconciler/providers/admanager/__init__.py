@@ -232,7 +232,8 @@ class ADManagerProvider(Provider):
         response = await self._send(call, repeatable=True)
         return answers.user_page(response, f"SearchUser in {domain}", self.connection.users_key)
 
-    def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
+    def check(self, desired: ProviderDesired, current: CurrentState,
+              changes: Sequence[Change]) -> list[Problem]:
         """Unknown or ambiguous users, and service plans the SKU settings do not list
         (a request could not disable them, so the plan would ask again forever)."""
         problems = []

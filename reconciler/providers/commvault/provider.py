@@ -191,7 +191,8 @@ class CommvaultProvider(Provider):
                             pools=tuple(pools), fingerprints=fingerprints,
                             facts=CommvaultFacts(clients=clients, license_types=types))
 
-    def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
+    def check(self, desired: ProviderDesired, current: CurrentState,
+              changes: Sequence[Change]) -> list[Problem]:
         return planning.problems(desired, current, self.connection)
 
     # ---- operations ----------------------------------------------------------------------

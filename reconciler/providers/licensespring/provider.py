@@ -158,7 +158,8 @@ class LicenseSpringProvider(Provider):
                             pools=tuple(pools), fingerprints=fingerprints,
                             facts=LicenseSpringFacts(licenses=licenses))
 
-    def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
+    def check(self, desired: ProviderDesired, current: CurrentState,
+              changes: Sequence[Change]) -> list[Problem]:
         """Activations the vendor would refuse, refused before any call: a disabled or
         expired license, one not started yet, a user-based one with no password."""
         licenses = facts_of(current).licenses

@@ -187,8 +187,9 @@ class UiPathProvider(Provider):
         return [PoolState(provider=self.id, id=pool, unit="quantity", used=used.get(pool, 0),
                           capacity=capacity(pool)) for pool in sorted(ids)]
 
-    def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
-        return planning.check(desired, current)
+    def check(self, desired: ProviderDesired, current: CurrentState,
+              changes: Sequence[Change]) -> list[Problem]:
+        return planning.check(desired, current, changes)
 
     # ---- operations ----------------------------------------------------------------
     def actions(self, changes: Sequence[Change], current: CurrentState) -> list[Action]:

@@ -31,7 +31,6 @@ from reconciler.model import (
     ProviderDesired,
     RequestPreview,
     Subject,
-    SubjectDecl,
 )
 from reconciler.providers.base import PHASE_FREE, PHASE_TAKE
 from reconciler.providers.uipath import calls
@@ -57,7 +56,8 @@ Cloud, "Assigning licenses to users by group membership")."""
 
 
 # ---- check ----------------------------------------------------------------------------------
-def check(desired: ProviderDesired, current: CurrentState) -> list[Problem]:
+def check(desired: ProviderDesired, current: CurrentState,
+          changes: Sequence[Change]) -> list[Problem]:
     """The hierarchy on the end state: what an organization's tenants and directly
     licensed users hold must fit in what the organization holds, per code.
     (Organizations against the host license is the planner's check on `host/<code>`.)"""
@@ -65,7 +65,7 @@ def check(desired: ProviderDesired, current: CurrentState) -> list[Problem]:
     org_total: dict[str, int] = {}
     below: dict[str, int] = defaultdict(int)
     holders: dict[str, list[str]] = defaultdict(list)
-    for grant in end_state(desired, current):
+    for grant in end_state(current, changes):
         if grant.subject.kind == "organization":
             org_total[f"{grant.subject.id}/{code_of(grant.license)}"] = grant.units
         elif grant.subject.kind in COUNTED:
@@ -136,23 +136,16 @@ def _path_problem(name: str) -> str | None:
     return None
 
 
-def end_state(desired: ProviderDesired, current: CurrentState) -> list[Grant]:
-    """What the subjects would hold after the plan, by the planner's scope rules: a named
-    subject holds exactly its list (a protected one keeps what it has too); an unnamed
-    one keeps what it has unless its pool is pruned."""
-    named: dict[tuple[str, str], SubjectDecl] = {
-        (d.subject.kind, d.subject.id): d for d in desired.subjects}
-    pruned = {pool.id for pool in desired.pools if pool.prune}
-    end: dict[tuple[str, ...], Grant] = {}
-    for grant in current.grants:
-        declaration = named.get((grant.subject.kind, grant.subject.id))
-        if declaration is None and grant.pool in pruned:
-            continue
-        if declaration is not None and not declaration.protected:
-            continue
-        end[grant.key] = grant
-    for grant in desired.grants:
-        end[grant.key] = grant
+def end_state(current: CurrentState, changes: Sequence[Change]) -> list[Grant]:
+    """What the subjects hold once the plan has run: the live grants with the planner's
+    changes applied. Taken from the planner's diff, never re-derived, so the scope
+    rules (named, protected, pruned), expiry and held-back requests are the planner's."""
+    end: dict[tuple[str, ...], Grant] = {grant.key: grant for grant in current.grants}
+    for change in changes:
+        if change.after is None:
+            end.pop(change.grant.key, None)
+        else:
+            end[change.after.key] = change.after
     return list(end.values())
 
 
