@@ -205,6 +205,82 @@ async def test_a_lost_response_still_asks_the_provider_and_stays_in_doubt(tmp_pa
     journal.close()
 
 
+class FailsForOneProvider(Journal):
+    """A journal whose writes fail once they hold a "finished" row of one provider:
+    a disk that filled up, a database connection or a lock lost mid-apply."""
+
+    def __init__(self, path: Path, provider: str) -> None:
+        super().__init__(path)
+        self.failing = provider
+
+    def write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        if any(row[3] == self.failing and row[4] == "finished" for row in rows):
+            raise OSError(28, "No space left on device (injected)")
+        super().write_rows(rows)
+
+
+def assign_by(provider: str, entity: str) -> Action:
+    return assign(entity).model_copy(update={"provider": provider,
+                                             "id": f"{provider}:assign:{entity}"})
+
+
+async def test_one_providers_journal_failure_stops_every_provider_and_in_flight_calls_are_journaled(
+    tmp_path: Path,
+):
+    from reconciler.applier import ApplyStoppedError
+
+    slow_vendor = Gate(roomy_yext().app, expected=CONCURRENCY)
+    broken_vendor = roomy_yext()
+    slow, slow_client = provider_over(slow_vendor)
+    broken, broken_client = provider_over(broken_vendor.app)
+    slow_actions = [assign_by("slow", f"store-{n:03d}") for n in range(100, 120)]
+    broken_actions = [assign_by("broken", f"store-{n:03d}") for n in range(100, 102)]
+    journal = FailsForOneProvider(tmp_path / "journal.db", "broken")
+    failed = asyncio.Event()
+
+    def listen(action: Action, outcome: Outcome) -> None:
+        if action.provider == "broken" and "journal failed" in outcome.message:
+            failed.set()
+
+    async def release_the_slow_vendor_once_the_journal_failed() -> None:
+        # The slow vendor answers only once it holds `concurrency` calls and the other
+        # provider's journal write has failed: those calls are in flight at the failure.
+        await slow_vendor.arrived.wait()
+        await failed.wait()
+        slow_vendor.opened.set()
+
+    releasing = asyncio.ensure_future(release_the_slow_vendor_once_the_journal_failed())
+    try:
+        with pytest.raises(ApplyStoppedError, match=r"applying broken:assign:store-10\d "
+                           r"\(broken\): \[Errno 28\] No space left") as stopped:
+            await asyncio.wait_for(apply_plan(plan_of(slow_actions + broken_actions),
+                                              {"slow": slow, "broken": broken}, journal,
+                                              listen), timeout=30)
+    finally:
+        releasing.cancel()
+        await asyncio.gather(releasing, return_exceptions=True)
+        await slow_client.aclose()
+        await broken_client.aclose()
+    rows = journal.rows()
+    journal.close()
+    outcomes = {action.id: outcome for action, outcome in stopped.value.report.results}
+    assert len(outcomes) == len(slow_actions) + len(broken_actions), "every action has one"
+    finished = {row["action_id"] for row in rows if row["event"] == "finished"}
+    started = {row["action_id"] for row in rows if row["event"] == "started"}
+    in_flight = {a.id for a in slow_actions
+                 if outcomes[a.id].status is OutcomeStatus.SUCCEEDED}
+    assert len(in_flight) == slow_vendor.held == CONCURRENCY, (
+        "the calls in flight at the failure finished; no further call was sent")
+    assert in_flight <= finished, "their outcomes are journaled, not dropped"
+    not_sent = {a.id for a in slow_actions} - in_flight
+    assert all(outcomes[i].status is OutcomeStatus.SKIPPED for i in not_sent)
+    assert not (not_sent & started), "nothing was announced (or sent) after the failure"
+    sent_broken = {f"broken:assign:{e['path'].rsplit('/', 1)[-1]}"
+                   for e in broken_vendor.requests if e["method"] == "POST"}
+    assert sent_broken and sent_broken <= started - finished, (
+        "the failing provider's sent calls stay in doubt for the next plan to check")
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_secrets() -> None:
     """The sandbox key is registered by nothing here; keep the process-wide redactor clean."""
