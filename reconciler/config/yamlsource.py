@@ -47,6 +47,11 @@ _ALLOWED_TAGS = frozenset(_CORE + name for name in ("str", "int", "float", "bool
 load, so it can neither run code nor reach a vendor as a surprising value."""
 
 
+_UNREADABLE: Any = object()
+"""A scalar whose construction failed (reported once, with its line): left out of its
+mapping or list, so validation does not report the same value a second time."""
+
+
 @dataclass
 class SourceDocument:
     """One YAML document: its data and the line of every value in it."""
@@ -154,7 +159,9 @@ class _DocumentBuilder:
         for event in self.events:
             if isinstance(event, yaml.SequenceEndEvent):
                 return items
-            items.append(self.value(event, None if path is None else (*path, len(items))))
+            item = self.value(event, None if path is None else (*path, len(items)))
+            if item is not _UNREADABLE:
+                items.append(item)
         return items
 
     def _mapping(self, path: DataPath | None) -> dict[Any, Any]:
@@ -178,7 +185,9 @@ class _DocumentBuilder:
                 self.value(value_event, None)
                 continue
             child = None if path is None else (*path, str(key))
-            result[key] = self.value(value_event, child)
+            value = self.value(value_event, child)
+            if value is not _UNREADABLE:
+                result[key] = value
             if child is not None:
                 self.lines[child] = key_line
         for key, value in inherited.items():
@@ -216,13 +225,15 @@ class _DocumentBuilder:
             value = self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as error:
             self._problem(line, f"cannot read value: {error.problem}")
-            return None
-        except (ValueError, OverflowError) as error:
+            return _UNREADABLE
+        except (ValueError, OverflowError, KeyError, IndexError, TypeError) as error:
             # `2027-13-45` looks like a timestamp to YAML's resolver, whose constructor
-            # then fails with a bare ValueError.
+            # then fails with a bare ValueError; `!!bool maybe` fails with a KeyError.
             where = f"{path[-1]}: " if path else ""
-            self._problem(line, f"{where}{shown(event.value)} is not a valid date ({error})")
-            return None
+            what = "date" if tag == _TIMESTAMP_TAG else tag.removeprefix(_CORE)
+            detail = f" ({error})" if isinstance(error, ValueError) else ""
+            self._problem(line, f"{where}{shown(event.value)} is not a valid {what}{detail}")
+            return _UNREADABLE
         if isinstance(value, dt.datetime):
             return value.date()
         return value
@@ -268,6 +279,8 @@ def read_documents(
             builder = _DocumentBuilder(name, events)
             try:
                 data = builder.value(first, ())
+                if data is _UNREADABLE:
+                    data = None
             except _TooLarge as error:
                 problems.append(Problem(Location(file=name, line=error.line), str(error)))
                 _skip_document(events)
