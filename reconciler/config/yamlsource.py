@@ -231,7 +231,7 @@ class _DocumentBuilder:
             # then fails with a bare ValueError; `!!bool maybe` fails with a KeyError.
             where = f"{path[-1]}: " if path else ""
             what = "date" if tag == _TIMESTAMP_TAG else tag.removeprefix(_CORE)
-            detail = f" ({error})" if isinstance(error, ValueError) else ""
+            detail = f" ({error})" if tag == _TIMESTAMP_TAG else ""
             self._problem(line, f"{where}{shown(event.value)} is not a valid {what}{detail}")
             return _UNREADABLE
         if isinstance(value, dt.datetime):
