@@ -68,10 +68,13 @@ def confined_files(names: Sequence[object], here: Path) -> list[str]:
         named = _usable(name)
         path = here / named
         if _inside(path, here, named).is_dir():
-            found = sorted(p for p in Path(named).rglob("*") if p.suffix in YAML_SUFFIXES)
+            # Named as the loader's discovery names them: the directory as written,
+            # then the path below it.
+            found = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES)
             for file in found:
-                if _inside(here / file, here, str(file)).is_file():
-                    files.append(str(file))
+                shown_as = str(Path(named) / file.relative_to(path))
+                if _inside(file, here, shown_as).is_file():
+                    files.append(shown_as)
         else:
             files.append(named)
     return list(dict.fromkeys(files))
