@@ -64,3 +64,29 @@ def test_resolve_all_pending_done_records_them_as_carried_out(workspace, cli):
     in_doubt = cli("journal", "--resolve-all-in-doubt", "done")
     assert "nothing in doubt to settle" in in_doubt.stderr
 
+
+
+async def test_recovery_reads_admanagers_users_once_for_every_call_in_doubt(workspace):
+    """Five requests left in doubt by a crash: confirming them reads the domain's users
+    once (one SearchUser run), not once per request (issue 22)."""
+    from reconciler.journal import open_journal
+    from reconciler.pipeline import Session, load_desired
+    from reconciler.sandbox.runtime import InProcessSandbox, SandboxConnector
+    from tests.e2e.conftest import copy_example
+
+    state_dir = workspace / "sandbox"
+    sandbox = InProcessSandbox(state_dir)
+    desired = load_desired([str(copy_example(workspace, "admanager.yaml"))])
+    with open_journal(workspace / "journal.db") as journal:
+        async with Session(desired, connector=SandboxConnector(sandbox)) as session:
+            actions = [a for a in (await session.plan(journal)).actions if not a.repeatable]
+            assert len(actions) == 5
+            for action in actions:
+                journal.started(action)  # sent, answer never recorded: in doubt
+            before = len(sandbox.simulator("admanager").request_log())
+            recovery = await session.recover(journal)
+        log = sandbox.simulator("admanager").request_log()[before:]
+    searches = [e for e in log if e["path"] == "/RestAPI/SearchUser"]
+    assert len(searches) == 1, [e["path"] for e in log]
+    assert len(recovery.notes) == 5 and not recovery.errors
+    assert all("had no effect" in note for note in recovery.notes)
