@@ -56,7 +56,7 @@ def _approver_command(approve: bool) -> click.Command:
     verb = "approve" if approve else "reject"
 
     @click.argument("provider")
-    @click.argument("request_ids", nargs=-1)
+    @click.argument("request_ids", nargs=-1, metavar="[REQUEST_ID]...")
     @click.option("--all", "everything", is_flag=True, help=f"{verb.capitalize()} every request "
                   "waiting for an approver.")
     @click.option("--base-url", metavar="URL",
