@@ -6,9 +6,10 @@ masked, and the CLI passes every message through the redactor again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler.model import Location
+from reconciler.model import Location, ProviderError
 
 
 class ReconcilerError(Exception):
@@ -59,6 +60,19 @@ class PlanMismatchError(StalePlanError):
             "refusing the saved plan: it differs from the plan the YAML and the vendors give "
             "now, so nothing was sent:\n  " + "\n  ".join(shown) + more
             + "\nRun `reconciler plan` again and review the new plan."
+        )
+
+
+class IncompletePlanError(ReconcilerError):
+    """A plan some provider of which could not be read: applying it would act on part of
+    the estate as if it were the whole, so it is refused and nothing is sent."""
+
+    def __init__(self, errors: Sequence[ProviderError], what: str) -> None:
+        self.errors = tuple(errors)
+        listed = "; ".join(f"{e.provider}: {e.message}" for e in errors)
+        super().__init__(
+            f"refusing to apply: {what} could not read every provider ({listed}); nothing "
+            "was sent. Fix the connection, then run `reconciler plan` again."
         )
 
 

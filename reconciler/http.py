@@ -24,6 +24,7 @@ import email.utils
 import logging
 import math
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -228,6 +229,38 @@ class _Attempt:
     """Seconds from the send to the answer (or the error): what counts against the budget."""
 
 
+def origin_of(url: str | httpx.URL) -> str:
+    """`scheme://host:port` of a URL (the port always shown): where a connection goes."""
+    parsed = httpx.URL(url)
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+    return f"{parsed.scheme}://{parsed.host}{f':{port}' if port else ''}"
+
+
+def failure_reason(error: BaseException) -> str:
+    """What went wrong on the wire, in words: the OS's reason behind httpx's wrapper.
+
+    httpx says `All connection attempts failed` for a refused port and an unknown host
+    alike; the cause chain holds the real reason.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return f"host not found ({seen.strerror or seen})"
+        if isinstance(seen, httpx.TimeoutException) and seen is error:
+            return f"no answer in time ({type(seen).__name__})"
+        seen = seen.__cause__ or seen.__context__
+    return _error_text(error) if isinstance(error, httpx.HTTPError) else str(error)
+
+
+def unreachable(origin: str, source: str, error: BaseException) -> str:
+    """`cannot reach http://127.0.0.1:9 (from YEXT_BASE_URL): connection refused`: the
+    host, where its URL came from (what to fix), and why."""
+    where = f" ({source})" if source else ""
+    return f"cannot reach {origin}{where}: {failure_reason(error)}"
+
+
 def _never_reached_vendor(error: httpx.HTTPError) -> bool:
     """True when the vendor certainly did not act: safe to resend even a one-shot call."""
     return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -247,6 +280,7 @@ class VendorHttp:
         *,
         retry: RetryPolicy | None = None,
         redactor: Redactor = REDACTOR,
+        origins: Mapping[str, str] | None = None,
     ) -> None:
         limits = limits or Limits()
         retry = retry or RetryPolicy(
@@ -256,6 +290,9 @@ class VendorHttp:
             max_wait=limits.backoff_max,
         )
         self.client = client
+        self.origins = dict(origins or {})
+        """`scheme://host:port` → where that URL came from (`from YEXT_BASE_URL`, `the
+        vendor's default URL`): a transport error names both, so it says what to fix."""
         self.rate = AdaptiveRate(limits.rate_limit)
         self._slots = max(limits.concurrency, 1)
         self._concurrency = asyncio.Semaphore(self._slots)
@@ -382,7 +419,9 @@ class VendorHttp:
         raise self._transport_error(call, error, summary.removeprefix(_error_text(error)))
 
     def _transport_error(self, call: Call, error: httpx.HTTPError, after: str = "") -> VendorError:
-        message = f"{call.method} {url_path(call)}: {_error_text(error)}{after}"
+        origin = origin_of(to_request(self.client, call).url)
+        message = (f"{unreachable(origin, self.origins.get(origin, ''), error)} "
+                   f"({call.method} {url_path(call)}: {_error_text(error)}{after})")
         return VendorError(self._redactor.text(message), code="transport")
 
     async def _send_once(self, call: Call, request: httpx.Request) -> _Attempt:

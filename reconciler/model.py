@@ -113,6 +113,9 @@ class PendingChange(Frozen):
     direction: Literal["add", "remove", "update"]
     request_id: str
     description: str
+    quantity: int = 1
+    """Units the change takes from its pool when carried out (a seat, or an allocation's
+    count; negative when it frees): capacity counts them as taken while it waits."""
 
 
 class CurrentState(Frozen):
@@ -269,6 +272,14 @@ class Summary(Frozen):
     unmanaged: int = 0
 
 
+class ProviderError(Frozen):
+    """A provider that could not be read (or its journal's requests settled): its plan
+    is missing from this one, so the run fails and the plan cannot be applied."""
+
+    provider: str
+    message: str
+
+
 class Plan(Frozen):
     """An ordered, reviewable, replayable list of actions.
 
@@ -288,6 +299,9 @@ class Plan(Frozen):
     """`--target` values the plan was limited to (empty: the whole estate)."""
     sandbox: bool = False
     """Made against the built-in simulators: `apply` refuses to send it to real vendors."""
+    errors: tuple[ProviderError, ...] = ()
+    """Providers that failed to read: the others are planned and shown, but a plan with
+    errors is incomplete, so `apply` refuses it."""
 
     @property
     def has_changes(self) -> bool:
@@ -300,7 +314,7 @@ class Plan(Frozen):
         A pending vendor request or a call left in doubt is a difference the vendor
         may not show yet; reporting it as in sync would hide it.
         """
-        return not self.actions and not self.pending
+        return not self.actions and not self.pending and not self.errors
 
 
 class OutcomeStatus(StrEnum):

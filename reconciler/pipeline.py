@@ -20,8 +20,14 @@ from reconciler.applier import ApplyReport, Listener, apply_plan
 from reconciler.config.loader import ProviderSpec, load
 from reconciler.connectors import Connector, NetworkConnector
 from reconciler.envnames import BASE_URL_SETTING, secret_settings, url_settings
-from reconciler.errors import ConfigError, PlanMismatchError, Problem
-from reconciler.http import VendorHttp, new_client, url_problem
+from reconciler.errors import (
+    ConfigError,
+    IncompletePlanError,
+    PlanMismatchError,
+    Problem,
+    VendorError,
+)
+from reconciler.http import VendorHttp, new_client, origin_of, url_problem
 from reconciler.journal import Journal
 from reconciler.model import (
     Action,
@@ -31,8 +37,9 @@ from reconciler.model import (
     PendingChange,
     Plan,
     ProviderDesired,
+    ProviderError,
 )
-from reconciler.planner import build_plan
+from reconciler.planner import build_plan, config_digest
 from reconciler.providers import registry
 from reconciler.providers.base import PendingRequest, Provider, Resolution
 from reconciler.sealing import plan_differences, unknown_providers
@@ -70,6 +77,9 @@ class Recovery:
 
     pending: list[PendingChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    """Provider → why its open calls could not be settled (its vendor did not answer):
+    that provider is left out of the plan, the others go on."""
 
 
 class Session:
@@ -93,6 +103,8 @@ class Session:
         self.connector: Connector = connector or NetworkConnector()
         self.secrets = secrets or Secrets()
         self.providers: dict[str, Provider] = {}
+        self.origins: dict[str, dict[str, str]] = {}
+        """Provider → its hosts (`scheme://host:port`) → where each URL came from."""
         self._clients: list[httpx.AsyncClient] = []
         self.on_read = on_read
         """Told when each provider's read finishes (progress for long reads)."""
@@ -127,7 +139,10 @@ class Session:
             client = new_client(endpoint.base_url, endpoint.transport, limits.timeout,
                                 limits.concurrency)
             self._clients.append(client)
-            self.providers[name] = cls(connection, VendorHttp(client, limits), secrets)
+            self.origins[name] = _origins(desired.connection, endpoint.base_url, secrets,
+                                          self.connector.sandboxed)
+            http = VendorHttp(client, limits, origins=self.origins[name])
+            self.providers[name] = cls(connection, http, secrets)
         if problems:
             raise ConfigError(problems)
 
@@ -151,16 +166,46 @@ class Session:
         states = await asyncio.gather(*(one(name) for name in chosen))
         return dict(zip(chosen, states, strict=True))
 
+    async def read_each(
+        self, names: Sequence[str]
+    ) -> tuple[dict[str, CurrentState], dict[str, str]]:
+        """Like `read`, but a vendor that fails to answer fails alone: its error (naming
+        the provider's host) is returned instead of stopping the other providers."""
+        chosen = sorted(names)
+
+        async def one(name: str) -> CurrentState | str:
+            try:
+                return (await self.read([name]))[name]
+            except VendorError as error:
+                return self.failure(name, error)
+
+        results = await asyncio.gather(*(one(name) for name in chosen))
+        states = {n: r for n, r in zip(chosen, results, strict=True) if not isinstance(r, str)}
+        errors = {n: r for n, r in zip(chosen, results, strict=True) if isinstance(r, str)}
+        return states, errors
+
+    def failure(self, name: str, error: VendorError) -> str:
+        """The error's text, with the provider's host when the text does not name it."""
+        text = str(error)
+        hosts = list(self.origins.get(name, {}))
+        if hosts and not any(host in text for host in hosts):
+            text = f"{text} (vendor at {hosts[0]})"
+        return REDACTOR.text(text)
+
     # ---- planning ------------------------------------------------------------------------
     async def recover(self, journal: Journal | None) -> Recovery:
-        """Settles what earlier applies left open: calls in doubt, async requests pending."""
+        """Settles what earlier applies left open: calls in doubt, async requests pending.
+
+        A vendor that cannot answer (down, refusing) is recorded in `errors` and its
+        other open calls are left as they are: the other providers go on.
+        """
         recovery = Recovery()
         if journal is None:
             return recovery
+        doubtful: dict[str, list[tuple[Action, int]]] = {}
         for entry in journal.in_doubt():
             action = entry.action()
-            provider = self.providers.get(action.provider)
-            if provider is None:
+            if action.provider not in self.providers:
                 continue
             if action.repeatable:
                 # Safe to send again: the fresh read below shows whether it is still needed.
@@ -170,29 +215,62 @@ class Session:
                     f"{action.id}: interrupted call re-planned from a fresh read"
                 )
                 continue
-            seen = await provider.confirm(action)
-            if seen is True:
-                journal.resolved(action, "succeeded", "confirmed at the vendor after a crash")
-                recovery.notes.append(f"{action.id}: interrupted call had taken effect")
-            elif seen is False:
-                journal.resolved(action, "not-done", "not visible at the vendor after a crash")
-                recovery.notes.append(
-                    f"{action.id}: interrupted call had no effect; planned again if still needed"
-                )
-            else:
-                recovery.pending.extend(_held(action, "in doubt after a crash", entry.seq))
-                recovery.notes.append(
-                    f"{action.id}: outcome of an interrupted call is unknown; "
-                    "held back until the vendor shows it"
-                )
+            doubtful.setdefault(action.provider, []).append((action, entry.seq))
+        for name, entries in sorted(doubtful.items()):
+            try:
+                verdicts = await self.providers[name].confirm_all([a for a, _ in entries])
+            except VendorError as error:
+                recovery.errors[name] = self.failure(name, error)
+                continue
+            for (action, seq), seen in zip(entries, verdicts, strict=True):
+                self._settle_doubt(journal, recovery, action, seq, seen)
+        await self._resolve_journal_pending(journal, recovery)
+        return recovery
+
+    def _settle_doubt(self, journal: Journal, recovery: Recovery, action: Action, seq: int,
+                      seen: bool | None) -> None:
+        """Records what the vendor showed for one call left in doubt."""
+        if seen is True:
+            journal.resolved(action, "succeeded", "confirmed at the vendor after a crash")
+            recovery.notes.append(f"{action.id}: interrupted call had taken effect")
+        elif seen is False:
+            journal.resolved(action, "not-done", "not visible at the vendor after a crash")
+            recovery.notes.append(
+                f"{action.id}: interrupted call had no effect; planned again if still needed"
+            )
+        else:
+            recovery.pending.extend(_held(action, "in doubt after a crash", seq))
+            recovery.notes.append(
+                f"{action.id}: outcome of an interrupted call is unknown; "
+                "held back until the vendor shows it"
+            )
+
+    async def _resolve_journal_pending(self, journal: Journal, recovery: Recovery) -> None:
+        """Asks each async vendor where the requests earlier applies filed stand now."""
         for name, requests in _by_provider(self.journal_pending(journal)):
-            for resolution in await self.providers[name].resolve_pending(requests):
+            if name in recovery.errors:
+                continue
+            try:
+                resolutions = await self.providers[name].resolve_pending(requests)
+            except VendorError as error:
+                recovery.errors[name] = self.failure(name, error)
+                continue
+            for resolution in resolutions:
                 action = resolution.request.action
                 request_id = resolution.request.request_id
                 if resolution.status == "pending":
                     recovery.pending.extend(
                         _held(action, f"request {request_id} pending", request_id)
                     )
+                    continue
+                if resolution.status == "unknown":
+                    # The vendor forgot it (a reset, a purge): only a person can say whether
+                    # it was carried out. Held back, with the command that settles it.
+                    recovery.pending.extend(_held(
+                        action, f"request {request_id} unknown to the vendor"
+                        f"{' (' + resolution.message + ')' if resolution.message else ''}; "
+                        f"check the vendor, then `reconciler journal --resolve {action.id} "
+                        "done|not-done`", request_id))
                     continue
                 journal.resolved(action, resolution.status, resolution.message, request_id)
                 if resolution.status == "rejected":
@@ -201,7 +279,6 @@ class Session:
                         f"{': ' + resolution.message if resolution.message else ''}"
                         "; planned again"
                     )
-        return recovery
 
     async def plan(
         self,
@@ -210,26 +287,38 @@ class Session:
         today: dt.date | None = None,
         max_removals: int | None = None,
     ) -> Plan:
+        """The plan of every provider that could be read; those that could not are in
+        `errors` (the plan then cannot be applied, but the others are still shown)."""
         recovery = await self.recover(journal)
-        read = await self.read()
-        check_target_pools(self.desired, read, self.targets)
+        states, read_errors = await self.read_each(
+            [name for name in self.providers if name not in recovery.errors])
+        errors = {**recovery.errors, **read_errors}
+        check_target_pools(self.desired, states, self.targets)
         currents = {
             name: narrow_current(state, self.target_pools.get(name))
-            for name, state in read.items()
+            for name, state in states.items()
         }
+        readable = self.desired.model_copy(update={"providers": {
+            name: provider for name, provider in self.desired.providers.items()
+            if name in currents}})
         plan = build_plan(
-            self.desired,
+            readable,
             currents,
             makers={n: p.actions for n, p in self.providers.items()},
             checkers={n: p.check for n, p in self.providers.items()},
             today=today or dt.date.today(),
             max_removals=max_removals,
-            extra_pending=recovery.pending,
+            extra_pending=[p for p in recovery.pending if p.provider in currents],
             notes=recovery.notes,
         )
         return plan.model_copy(update={
             "targets": tuple(str(t) for t in self.targets),
             "sandbox": self.connector.sandboxed,
+            # The digest pins the whole YAML, not the part that could be read.
+            "config_digest": config_digest(self.desired),
+            "config_paths": self.desired.paths,
+            "errors": tuple(ProviderError(provider=name, message=message)
+                            for name, message in sorted(errors.items())),
         })
 
     async def rebuild(
@@ -246,6 +335,7 @@ class Session:
         checks) runs again on the rebuilt plan, and only the rebuilt actions are ever
         sent: the saved file is compared, never executed.
         """
+        refuse_incomplete(saved, "the plan file")
         made_on = "the sandbox" if saved.sandbox else "real vendors"
         if saved.sandbox != self.connector.sandboxed:
             raise PlanMismatchError([f"the plan was made against {made_on}; apply it the same "
@@ -263,6 +353,7 @@ class Session:
                  for name in unknown]
             )
         rebuilt = await self.plan(journal, today=today, max_removals=max_removals)
+        refuse_incomplete(rebuilt, "rebuilding the plan")
         differences = plan_differences(saved, rebuilt)
         if differences:
             raise PlanMismatchError(differences)
@@ -322,8 +413,9 @@ class Session:
                     if resolution.status == "pending":
                         still.append(resolution.request)
                         continue
-                    journal.resolved(resolution.request.action, resolution.status,
-                                     resolution.message, resolution.request.request_id)
+                    if resolution.status != "unknown":  # forgotten: a person settles it
+                        journal.resolved(resolution.request.action, resolution.status,
+                                         resolution.message, resolution.request.request_id)
                     settled.append(resolution)
                     if listener is not None:
                         listener(resolution)
@@ -334,6 +426,12 @@ class Session:
             if waiting:
                 await asyncio.sleep(poll)
         return settled
+
+
+def refuse_incomplete(plan: Plan, what: str) -> None:
+    """A plan missing a provider that could not be read is never applied."""
+    if plan.errors:
+        raise IncompletePlanError(plan.errors, what)
 
 
 def _by_provider(requests: Sequence[PendingRequest]) -> list[tuple[str, list[PendingRequest]]]:
@@ -352,9 +450,26 @@ def _held(action: Action, description: str, request_id: object) -> list[PendingC
             direction=change.kind.value,
             request_id=str(request_id),
             description=description,
+            quantity=change.seat_delta,
         )
         for change in action.changes
     ]
+
+
+def _origins(connection: Mapping[str, Any], base_url: str, secrets: Secrets,
+             sandboxed: bool) -> dict[str, str]:
+    """Each host a provider talks to → where its URL came from, for errors that say what
+    to fix: `from YEXT_BASE_URL`, `the vendor's default URL`, the in-process sandbox."""
+    if sandboxed:
+        return {origin_of(base_url): "the in-process sandbox"}
+    variable = connection.get(BASE_URL_SETTING)
+    named = isinstance(variable, str) and bool(secrets.optional(variable, ""))
+    origins = {origin_of(base_url): f"from {variable}" if named else "the vendor's default URL"}
+    for key, other in url_settings(connection).items():
+        value = secrets.optional(other, "") if key != BASE_URL_SETTING else ""
+        if value:
+            origins.setdefault(origin_of(value), f"from {other}")
+    return origins
 
 
 def _bad_urls(

@@ -231,7 +231,7 @@ def check_capacity(
     live = {grant.key for grant in current.grants}
     for held in pending:
         if held.direction == "add" and held.key not in live:
-            awaited[held.key[1]] += 1
+            awaited[held.key[1]] += max(held.quantity, 0)
     delta: dict[str, int] = defaultdict(int)
     files: dict[str, set[str]] = defaultdict(set)
     first: dict[str, Grant] = {}

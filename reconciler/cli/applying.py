@@ -32,7 +32,7 @@ from reconciler.cli.common import (
 from reconciler.config.loader import discover
 from reconciler.errors import PlanAlreadyAppliedError
 from reconciler.model import OutcomeStatus, Plan
-from reconciler.pipeline import Session, load_desired
+from reconciler.pipeline import Session, load_desired, refuse_incomplete
 from reconciler.progress import Reporter
 from reconciler.providers.base import Resolution
 from reconciler.render.text import action_line, render_requests, render_text
@@ -104,6 +104,9 @@ def apply(
                 else:
                     with _reading(session.desired):
                         chosen = await session.plan(journal, max_removals=max_removals)
+                    # One vendor unread: refuse the whole apply (a partial apply would be
+                    # reported as if the estate had converged).
+                    refuse_incomplete(chosen, "the plan")
                 if dry_run:
                     click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
                     return True

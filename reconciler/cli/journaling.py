@@ -45,6 +45,14 @@ from reconciler.journal import Journal, open_journal
     default=None,
     help="Settle every call left in doubt (of --provider, if given) the same way.",
 )
+@click.option(
+    "--resolve-all-pending",
+    "all_pending",
+    type=click.Choice(["done", "not-done"]),
+    default=None,
+    help="Settle every request still pending at an async vendor (of --provider, if given) "
+    "the same way: after a vendor forgot them (a reset), once you checked it yourself.",
+)
 def journal_command(
     journal_path: Path | str,
     limit: int | None,
@@ -55,9 +63,10 @@ def journal_command(
     prune_before: str | None,
     resolutions: tuple[tuple[str, str], ...],
     all_in_doubt: str | None,
+    all_pending: str | None,
 ) -> None:
     """Lists journal entries (every vendor-changing call, before and after), exports
-    them, prunes old ones, or settles calls left in doubt."""
+    them, prunes old ones, or settles calls left in doubt and pending requests."""
     from reconciler.journal import parse_when
 
     if isinstance(journal_path, Path) and not journal_path.exists():
@@ -74,7 +83,8 @@ def journal_command(
         _fail(f"error: {error}")
     try:
         with journal:
-            _journal_work(journal, limit, as_json, bounds, providers, resolutions, all_in_doubt)
+            _journal_work(journal, limit, as_json, bounds, providers, resolutions,
+                          {"in-doubt": all_in_doubt, "pending": all_pending})
     except ReconcilerError as error:
         _fail(f"error: {error}")
 
@@ -86,15 +96,15 @@ def _journal_work(
     bounds: dict[str, str | None],
     providers: tuple[str, ...],
     resolutions: tuple[tuple[str, str], ...],
-    all_in_doubt: str | None,
+    settle_all: dict[str, str | None],
 ) -> None:
     if bounds["prune"] is not None:
         removed = journal.prune(bounds["prune"])
         click.echo(f"pruned {removed} entr{'y' if removed == 1 else 'ies'} before "
                    f"{bounds['prune']} from {journal.description}", err=True)
         return
-    if resolutions or all_in_doubt:
-        _settle(journal, resolutions, all_in_doubt, providers)
+    if resolutions or any(settle_all.values()):
+        _settle(journal, resolutions, settle_all, providers)
         return
     filtered = bounds["since"] or bounds["until"] or providers
     entries = journal.entries(since=bounds["since"], until=bounds["until"],
@@ -114,13 +124,22 @@ def _journal_work(
 
 
 def _settle(journal: Journal, resolutions: tuple[tuple[str, str], ...],
-            all_in_doubt: str | None, providers: tuple[str, ...]) -> None:
+            settle_all: dict[str, str | None], providers: tuple[str, ...]) -> None:
     """Records operator verdicts; checks every one before recording any, so a typo in
-    the fifth id does not leave four settled and the rest not."""
-    everything = journal.in_doubt()
-    in_doubt = [e for e in everything if not providers or e.action().provider in providers]
-    doubtful = {e.action_id: e for e in [*everything, *journal.pending()]}
-    verdicts = {e.action_id: all_in_doubt for e in in_doubt} if all_in_doubt else {}
+    the fifth id does not leave four settled and the rest not.
+
+    `settle_all` gives one verdict for every open call of a kind (`in-doubt`, from
+    --resolve-all-in-doubt; `pending`, from --resolve-all-pending), of --provider if given.
+    """
+    open_calls = {"in-doubt": journal.in_doubt(), "pending": journal.pending()}
+    doubtful = {e.action_id: e for entries in open_calls.values() for e in entries}
+    verdicts: dict[str, str] = {}
+    for kind, verdict in settle_all.items():
+        if verdict is None:
+            continue
+        for entry in open_calls[kind]:
+            if not providers or entry.action().provider in providers:
+                verdicts[entry.action_id] = verdict
     for action_id, verdict in resolutions:
         if action_id not in doubtful:
             _fail(f"error: {action_id} is neither in doubt nor pending (open: "
@@ -131,7 +150,9 @@ def _settle(journal: Journal, resolutions: tuple[tuple[str, str], ...],
             _fail(f"error: {action_id} is given both `{verdicts[action_id]}` and `{verdict}`")
         verdicts[action_id] = verdict
     if not verdicts:
-        click.echo("nothing in doubt to settle", err=True)
+        kinds = " or ".join(kind.replace("-", " ") for kind, verdict in settle_all.items()
+                            if verdict) or "open"
+        click.echo(f"nothing {kinds} to settle", err=True)
         return
     for action_id, verdict in sorted(verdicts.items()):
         outcome = "succeeded" if verdict == "done" else "not-done"

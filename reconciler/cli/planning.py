@@ -32,6 +32,7 @@ from reconciler.errors import ConfigError
 from reconciler.model import Plan
 from reconciler.pipeline import Session, load_desired
 from reconciler.render.json import render_json
+from reconciler.secrets import REDACTOR
 from reconciler.targeting import parse_targets
 
 
@@ -93,6 +94,7 @@ def plan(
         out.write_text(render_json(result), encoding="utf-8")
         click.echo(f"plan saved to {out}", err=True)
     _print_plan(result, output, verbose)
+    _exit_if_unread(result)
     if detailed_exitcode and not result.converged:
         sys.exit(EXIT_CHANGES)
 
@@ -134,6 +136,7 @@ def drift(
     # Drift reports every difference: the blast-radius rail is for applying.
     result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout, 10**9)
     _print_plan(result, output, verbose)
+    _exit_if_unread(result)
     if not result.converged:
         if output == "text":
             held = f", {len(result.pending)} held back" if result.pending else ""
@@ -142,6 +145,15 @@ def drift(
                 err=True,
             )
         sys.exit(EXIT_CHANGES)
+
+
+def _exit_if_unread(result: Plan) -> None:
+    """A provider that could not be read fails the run (exit 1), after the others'
+    plans were printed: one vendor down must not hide what the rest would change."""
+    if result.errors:
+        for error in result.errors:
+            click.echo(REDACTOR.text(f"error: {error.provider}: {error.message}"), err=True)
+        sys.exit(EXIT_ERROR)
 
 
 def _fresh_plan(

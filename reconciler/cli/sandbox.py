@@ -1,4 +1,4 @@
-"""`sandbox`: the built-in vendor simulators (reset, faults, serve)."""
+"""`sandbox`: the built-in vendor simulators (reset, faults, approve/reject, serve)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from reconciler.cli.common import (
     _fail,
     main,
 )
+from reconciler.envnames import BASE_URL_SETTING, conventional_variable
 from reconciler.errors import ConfigError
 from reconciler.pipeline import load_desired
 from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
@@ -49,6 +50,81 @@ def sandbox_faults(provider: str, settings: str | None, clear: bool) -> None:
             _fail(f"error: invalid fault settings: {error}")
         simulator.set_faults(faults, persist=True)
     click.echo(simulator.faults.model_dump_json())
+
+
+def _approver_command(approve: bool) -> click.Command:
+    verb = "approve" if approve else "reject"
+
+    @click.argument("provider")
+    @click.argument("request_ids", nargs=-1, metavar="[REQUEST_ID]...")
+    @click.option("--all", "everything", is_flag=True, help=f"{verb.capitalize()} every request "
+                  "waiting for an approver.")
+    @click.option("--base-url", metavar="URL",
+                  help="A served sandbox (`reconciler sandbox serve`). Default: the URL in "
+                  "PROVIDER_BASE_URL (e.g. ADMANAGER_BASE_URL) when set, else the in-process "
+                  "sandbox (.reconciler/sandbox/).")
+    def command(provider: str, request_ids: tuple[str, ...], everything: bool,
+                base_url: str | None) -> None:
+        _decide(provider, request_ids, everything, base_url, approve=approve)
+
+    command.__doc__ = (
+        f"Plays the vendor's approver: {verb}s PROVIDER's waiting requests (REQUEST_ID... or "
+        "--all). " + ("Approving carries a request out as the vendor would on execution, its "
+                      "own checks (capacity) included." if approve else
+                      "A rejected request is planned again by the next plan.")
+    )
+    return sandbox.command(verb)(command)
+
+
+def _decide(provider: str, request_ids: tuple[str, ...], everything: bool,
+            base_url: str | None, *, approve: bool) -> None:
+    import asyncio
+    import os
+
+    import httpx
+
+    from reconciler.http import unreachable
+    from reconciler.sandbox.approver import ApproverError, Decided, admin_root, decide
+
+    variable = conventional_variable(provider, BASE_URL_SETTING)
+    origin = "from --base-url"
+    if base_url is None and os.environ.get(variable):
+        base_url, origin = os.environ[variable], f"from {variable}"
+    if base_url is None:
+        try:
+            in_process = InProcessSandbox(DEFAULT_STATE_DIR)
+            transport: httpx.AsyncBaseTransport | None = in_process.transport(provider)
+        except KeyError as error:
+            _fail(f"error: {error.args[0]}")
+        root, where = f"http://{provider}.sandbox", "the in-process sandbox"
+    else:
+        try:
+            root, transport = admin_root(base_url), None
+        except (httpx.InvalidURL, TypeError, ValueError) as error:
+            _fail(f"error: {provider}: {base_url!r} ({origin}) is not a URL: {error}")
+        where = f"the sandbox at {root} ({origin})"
+
+    async def work() -> list[Decided]:
+        async with httpx.AsyncClient(base_url=root, transport=transport, timeout=30) as client:
+            return await decide(client, provider, request_ids, approve=approve,
+                                everything=everything)
+
+    try:
+        decided = asyncio.run(work())
+    except ApproverError as error:
+        _fail(f"error: {error}")
+    except httpx.TransportError as error:
+        _fail(f"error: {provider}: {unreachable(root, origin, error)}")
+    click.echo(f"{provider}: {where}", err=True)
+    if not decided:
+        click.echo(f"{provider}: no request waiting for an approver")
+    for one in decided:
+        detail = f" ({one.message})" if one.message else ""
+        click.echo(f"{provider}: request {one.request_id} {one.status}{detail}")
+
+
+sandbox_approve = _approver_command(approve=True)
+sandbox_reject = _approver_command(approve=False)
 
 
 @sandbox.command("serve")

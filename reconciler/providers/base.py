@@ -53,10 +53,12 @@ class PendingRequest:
 
 @dataclass(frozen=True)
 class Resolution:
-    """Where a pending request stands: still `pending`, `executed` or `rejected`."""
+    """Where a pending request stands: still `pending`, `executed` or `rejected`; or
+    `unknown` when the vendor no longer knows the request (reset, purged): only a
+    person can then say whether it was carried out, so the change is held back."""
 
     request: PendingRequest
-    status: Literal["pending", "executed", "rejected"]
+    status: Literal["pending", "executed", "rejected", "unknown"]
     message: str = ""
 
 
@@ -182,6 +184,14 @@ class Provider(ABC):
         None means the provider cannot tell; the caller then re-plans from a fresh read.
         """
         return None
+
+    async def confirm_all(self, actions: Sequence[Action]) -> list[bool | None]:
+        """`confirm` for every action left in doubt, in order: what recovery calls.
+
+        The default asks one at a time; a provider whose confirm reads a whole list
+        (every user of a domain) overrides it to read that list once for all.
+        """
+        return [await self.confirm(action) for action in actions]
 
 
 def _path_segment_problem(what: str, value: str, provider: str) -> str | None:

@@ -33,10 +33,14 @@ _CUT_NOTE_ROOM = 400
 def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
     """The plan as GitHub-flavoured Markdown, at most `limit` characters."""
     head = ["## reconciler plan", ""]
-    # Held-back changes come first: they are differences the vendor may not show yet.
+    # Providers that could not be read come first: this plan says nothing about them.
+    head += _errors(plan)
+    # Held-back changes come next: they are differences the vendor may not show yet.
     head += _pending(plan.pending)
     if plan.converged:
         head += ["**No changes.** Licenses match the desired state.", ""]
+    elif not plan.actions and not plan.pending:
+        head += ["**No changes** in the providers that could be read.", ""]
     elif not plan.actions:
         head += ["**No new changes**, but the changes above are not settled yet.", ""]
     else:
@@ -203,6 +207,16 @@ def _fit(lines: list[str], share: int, actions: Sequence[Action]) -> tuple[list[
 
 
 # ---- after the sections ------------------------------------------------------------------
+def _errors(plan: Plan) -> list[str]:
+    if not plan.errors:
+        return []
+    lines = [f"**Not read: {_count(len(plan.errors), 'provider')} failed**, so their changes "
+             "are not in this plan (it cannot be applied):", ""]
+    lines += [f"- {_inline(error.provider)}: {_inline(_clip(error.message))}"
+              for error in plan.errors]
+    return [*lines, ""]
+
+
 def _pending(pending: Sequence[PendingChange]) -> list[str]:
     if not pending:
         return []

@@ -46,6 +46,11 @@ def action_line(action: Action) -> str:
 
 def render_text(plan: Plan, *, verbose: bool = False) -> str:
     lines: list[str] = []
+    if plan.errors:
+        lines.append(f"Not read: {len(plan.errors)} provider(s) failed, so their changes are "
+                     "not in this plan:")
+        lines.extend(f"  ! {error.provider}: {error.message}" for error in plan.errors)
+        lines.append("")
     if plan.pending:
         lines.append(f"Held back: {len(plan.pending)} change(s) not settled yet, "
                      "so this is not in sync:")
@@ -58,6 +63,8 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
         lines.append("")
     if plan.converged:
         lines.append("No changes. Licenses match the desired state.")
+    elif not plan.actions and not plan.pending:
+        lines.append("No changes in the providers that could be read.")
     elif not plan.actions:
         lines.append("No new changes.")
     else:

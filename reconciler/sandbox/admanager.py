@@ -19,7 +19,9 @@ Written from ADManager's REST API pages, never from reconciler's provider:
   tell pending / executed / rejected;
 - unknown paths (404) and wrong methods (405) answer `{"status": "0", "statusMessage"}`.
 
-Sandbox-only: `POST /_sandbox/workflow/{id}/approve` and `.../reject`.
+Sandbox-only: the approver, `POST /_sandbox/approvals/{id}/approve` and `.../reject`
+(`reconciler sandbox approve|reject admanager`; `/_sandbox/workflow/{id}/...` is
+the same), and `GET /_sandbox/approvals` for the requests waiting.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.base import Simulator
+from reconciler.sandbox.base import ApprovalRefused, Simulator
 
 ACTIONS = frozenset({"REMOVE_O365_LICENSES", "ASSIGN_O365_LICENSES"})
 
@@ -93,24 +95,46 @@ class ADManagerSimulator(Simulator):
     def admin_routes(self) -> list[BaseRoute]:
         async def decide(request: Request) -> Response:
             request_id = str(request.path_params["request_id"])
-            entry = self.state["requests"].get(request_id)
-            decision = request.path_params["decision"]
-            if entry is None or decision not in ("approve", "reject"):
-                return JSONResponse({"error": f"no request {request_id} to {decision}"},
+            verdict = request.path_params["decision"]
+            if verdict not in ("approve", "reject"):
+                return JSONResponse({"error": f"no request {request_id} to {verdict}"},
                                     status_code=404)
-            if entry["status"] != "pending":
-                return JSONResponse({"error": f"request {request_id} is already "
-                                              f"{entry['status']}"}, status_code=409)
-            if decision == "approve":
-                self._execute(entry)
-            else:
-                entry["status"] = "rejected"
-                entry["message"] = "Rejected by the approver"
+            try:
+                self.decide(request_id, verdict == "approve")
+            except ApprovalRefused as refused:
+                return JSONResponse({"error": str(refused)}, status_code=refused.status)
             self.save()
-            return JSONResponse(entry)
+            return JSONResponse(self.state["requests"][request_id])
 
         return [Route("/_sandbox/workflow/{request_id:int}/{decision:str}", decide,
                       methods=["POST"])]
+
+    # ---- the approver (sandbox only) -------------------------------------------------
+    def waiting_approval(self) -> list[dict[str, Any]]:
+        """Every request still pending, oldest first."""
+        waiting = sorted((e for e in self.state["requests"].values()
+                          if e["status"] == "pending"), key=lambda e: int(e["requestId"]))
+        return [{"requestId": str(e["requestId"]),
+                 "summary": f"{e['action']} {', '.join(s['sku'] for s in e['skus']) or 'all'} "
+                            f"for {', '.join(e['users'])} in {e['domain']}"}
+                for e in waiting]
+
+    def decide(self, request_id: str, approve: bool) -> dict[str, Any]:
+        """Approving executes the request now (capacity checked at execution, as
+        ADManager does); rejecting closes it. A request is decided once."""
+        entry = self.state["requests"].get(request_id)
+        verb = "approve" if approve else "reject"
+        if entry is None:
+            raise ApprovalRefused(f"no request {request_id} to {verb}", 404)
+        if entry["status"] != "pending":
+            raise ApprovalRefused(f"request {request_id} is already {entry['status']}", 409)
+        if approve:
+            self._execute(entry)
+        else:
+            entry["status"] = "rejected"
+            entry["message"] = "Rejected by the approver"
+        return {"requestId": str(request_id), "status": entry["status"],
+                "message": entry["message"]}
 
     # ---- guards ---------------------------------------------------------------------
     def _guarded(self, handler: Any) -> Any:

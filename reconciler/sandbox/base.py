@@ -12,7 +12,10 @@ process sent. Sandbox-only endpoints live under `/_sandbox/` (never a vendor pat
 - `GET /_sandbox/requests`  the request log;
 - `GET /_sandbox/state`     the current state;
 - `POST /_sandbox/reset`    back to the seed state;
-- `GET|PUT /_sandbox/faults` fault settings (see `Faults`).
+- `GET|PUT /_sandbox/faults` fault settings (see `Faults`);
+- `GET /_sandbox/approvals`  requests waiting for an approver (a vendor whose changes
+  wait for a human: `Simulator.waiting_approval`), 404 for a vendor with none;
+- `POST /_sandbox/approvals/{id}/approve|reject` the approver's decision.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ ADMIN_PREFIX = "/_sandbox"
 
 class DroppedConnection(Exception):
     """Raised inside a simulator to cut the connection (the client sees a transport error)."""
+
+
+class ApprovalRefused(Exception):
+    """An approver's decision the simulator cannot take: `status` is the admin answer's
+    HTTP status (404 no such request waiting, 409 already decided)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class Faults(BaseModel):
@@ -114,6 +126,21 @@ class Simulator(ABC):
     def admin_routes(self) -> list[BaseRoute]:
         """Extra sandbox-only endpoints (under /_sandbox/)."""
         return []
+
+    def waiting_approval(self) -> list[dict[str, Any]] | None:
+        """Requests waiting for a human approver at the vendor, each `{requestId,
+        summary}`; None for a vendor whose changes never wait for one (the default).
+
+        A vendor with approval workflows overrides this and `decide`, and the
+        sandbox CLI (`reconciler sandbox approve|reject PROVIDER`) then plays the
+        approver for it, in-process or served, with no vendor-specific code."""
+        return None
+
+    def decide(self, request_id: str, approve: bool) -> dict[str, Any]:
+        """The approver's decision on one waiting request: approving carries it out as
+        the vendor would on execution (its own checks included). Returns
+        `{requestId, status, message}`; raises ApprovalRefused."""
+        raise ApprovalRefused(f"the {self.name} simulator has no approvals", 404)
 
     @classmethod
     def example_document(cls) -> str | None:
@@ -251,7 +278,28 @@ class Simulator(ABC):
                 self.set_faults(Faults.model_validate(await request.json()))
             return JSONResponse(self.faults.model_dump(mode="json"))
 
+        async def approvals(_: Request) -> Response:
+            waiting = self.waiting_approval()
+            if waiting is None:
+                return JSONResponse({"error": f"the {self.name} simulator has no approvals"},
+                                    status_code=404)
+            return JSONResponse({"waiting": waiting})
+
+        async def decision(request: Request) -> Response:
+            verdict = request.path_params["decision"]
+            if verdict not in ("approve", "reject"):
+                return JSONResponse({"error": "say approve or reject"}, status_code=404)
+            try:
+                decided = self.decide(request.path_params["request_id"], verdict == "approve")
+            except ApprovalRefused as refused:
+                return JSONResponse({"error": str(refused)}, status_code=refused.status)
+            self.save()
+            return JSONResponse(decided)
+
         admin: list[BaseRoute] = [
+            Route(f"{ADMIN_PREFIX}/approvals", approvals, methods=["GET"]),
+            Route(f"{ADMIN_PREFIX}/approvals/{{request_id}}/{{decision}}", decision,
+                  methods=["POST"]),
             Route(f"{ADMIN_PREFIX}/requests", requests, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/state", state, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/reset", reset, methods=["POST"]),

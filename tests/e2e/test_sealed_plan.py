@@ -147,7 +147,15 @@ def _yaml_name_too_long(plan: dict[str, Any], port: int) -> None:
     plan["config_paths"] = ["desired/" + "y" * 5_000 + ".yaml"]
 
 
+def _errors_excuse_a_removed_action(plan: dict[str, Any], port: int) -> None:
+    """An `errors` entry claiming a provider could not be read, to excuse its missing
+    action: a plan with errors is never applied, whatever they say."""
+    removed = plan["actions"].pop()
+    plan["errors"] = [{"provider": removed["provider"], "message": "could not be read"}]
+
+
 TAMPERINGS: dict[str, Tamper] = {
+    "errors-excuse": _errors_excuse_a_removed_action,
     "host": _host,
     "path": _path,
     "host-in-path": _host_in_path,

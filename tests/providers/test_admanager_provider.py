@@ -280,13 +280,29 @@ async def test_confirm_says_not_done_after_a_rejection(provider, simulator, vend
     assert await provider.confirm(action) is False
 
 
-async def test_unknown_request_id_stops_with_the_id_in_the_message(provider):
+async def test_a_request_the_vendor_forgot_is_unknown_not_an_error(provider):
+    """After a reset ADManager answers "No such request." for a journaled id: only a
+    person can say whether it ran, so it is `unknown` (held back), never a failed plan."""
     state = await provider.read(DESIRED)
     (action,) = provider.actions(
         [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")], state)
+    (resolution,) = await provider.resolve_pending([PendingRequest(action, "9999")])
+    assert (resolution.status, resolution.message) == ("unknown", "No such request.")
+
+
+async def test_a_refused_status_call_is_still_an_error_naming_the_request(simulator,
+                                                                         vendor_http):
+    """A wrong AuthToken must not pass for a forgotten request."""
+    right = make_provider(simulator, vendor_http)
+    (action,) = right.actions(
+        [Change(kind=ChangeKind.ADD, after=user_grant("li", "VISIOCLIENT"), reason="t")],
+        await right.read(DESIRED))
+    await right.execute(action)
+    wrong = ADManagerProvider(ADManagerConnection(auth_token_env="ADM_TOKEN"),
+                              vendor_http(simulator), Secrets(environ={"ADM_TOKEN": "wrong"}))
     with pytest.raises(VendorError,
-                       match=r"workflow request 9999 failed \(HTTP 200\): No such request"):
-        await provider.resolve_pending([PendingRequest(action, "9999")])
+                       match=r"workflow request 7501 failed \(HTTP 200\): Invalid AuthToken"):
+        await wrong.resolve_pending([PendingRequest(action, "7501")])
 
 
 async def test_the_authtoken_appears_in_no_preview_outcome_or_log_line(simulator, vendor_http):

@@ -171,6 +171,37 @@ def test_seats_pending_at_the_vendor_count_against_capacity():
     assert problems and "1 pending" in problems[0].message
 
 
+def test_a_pending_allocation_counts_its_quantity_against_capacity():
+    """A pending add of 4 units takes 4, not 1 (issue 22: PendingChange had no quantity)."""
+    from reconciler.model import Change
+    from reconciler.planner import check_capacity
+
+    state = current([live("a", "L", quantity=3)], pools={"L": 10})
+    state = state.model_copy(update={"pools": (state.pools[0].model_copy(
+        update={"used": 3, "unit": "quantity"}),)})
+    change = Change(kind=ChangeKind.ADD, after=grant("b", "L", quantity=2), reason="declared")
+    waiting = PendingChange(provider="acme", key=("acme", "L", "entity", "c", "L"),
+                            direction="add", request_id="R1", description="pending",
+                            quantity=6)
+    problems = check_capacity(state, [change], [waiting])
+    assert problems and "would hold 11 quantity but has 10 (3 in use, 6 pending, +2 planned" \
+        in problems[0].message
+    assert check_capacity(state, [change], [waiting.model_copy(update={"quantity": 5})]) == []
+
+
+def test_a_held_back_change_carries_its_quantity():
+    from reconciler.model import Action, Call, Change, RequestPreview, Subject
+    from reconciler.pipeline import _held
+
+    change = Change(kind=ChangeKind.ADD, after=grant("b", "L", quantity=4), reason="declared")
+    action = Action(id="acme:b", verb="allocate", provider="acme", pool="L",
+                    subject=Subject(kind="entity", id="b"), license="L", phase=300,
+                    reason="t", request=RequestPreview(method="POST", url="https://x.test/"),
+                    changes=(change,), call=Call.to("POST", "x"))
+    (held,) = _held(action, "request 7 pending", "7")
+    assert (held.quantity, held.direction) == (4, "add")
+
+
 def test_config_digest_is_the_hash_of_the_sorted_json_and_ignores_lines_and_order():
     import hashlib
     import json

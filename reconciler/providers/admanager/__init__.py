@@ -357,21 +357,17 @@ class ADManagerProvider(Provider):
 
     async def _visible(self, action: Action) -> bool:
         """Do the users hold now what the request asks (read from SearchUser)?"""
-        rows = await self._users_of(action.call.query_value("domainName") or "")
+        held = await self._holdings(action.call.query_value("domainName") or "")
+        return _shows(action, held)
+
+    async def _holdings(self, domain: str) -> dict[str, dict[str, list[str]]]:
+        """User (by UPN, and by display name) → SKU → disabled plans, from one paged read."""
         held: dict[str, dict[str, list[str]]] = {}
-        for row in rows:
+        for row in await self._users_of(domain):
             licences = answers.licences(row, self.connection.licence_column)
             held[str(row.get("USER_PRINCIPAL_NAME", ""))] = licences
             held.setdefault(str(row.get("DISPLAY_NAME", "")), licences)
-        for change in action.changes:
-            grant = change.grant
-            now = held.get(grant.subject.id, {})
-            if change.kind is ChangeKind.REMOVE:
-                if grant.license in now:
-                    return False
-            elif now.get(grant.license) != sorted(grant.attrs.get("disabled_plans", [])):
-                return False
-        return True
+        return held
 
     async def confirm(self, action: Action) -> bool | None:
         """After a crash: True when the change is visible; False when it is not and no
@@ -381,11 +377,34 @@ class ADManagerProvider(Provider):
         approver (it is neither done nor safe to file again; the next plan asks again),
         or when the server offers no request search (`requests_path: null`).
         """
-        if await self._visible(action):
-            return True
-        if self.connection.requests_path is None:
-            return None
-        filed = await self._filed(action)
-        if any(r.state == "pending" for r in filed):
-            return None
-        return False
+        return (await self.confirm_all([action]))[0]
+
+    async def confirm_all(self, actions: Sequence[Action]) -> list[bool | None]:
+        """`confirm` for many actions, reading each domain's users once for all of them
+        (one paged SearchUser run, not one per uncertain action)."""
+        domains = sorted({a.call.query_value("domainName") or "" for a in actions})
+        read = await asyncio.gather(*(self._holdings(domain) for domain in domains))
+        holdings = dict(zip(domains, read, strict=True))
+        verdicts: list[bool | None] = []
+        for action in actions:
+            if _shows(action, holdings[action.call.query_value("domainName") or ""]):
+                verdicts.append(True)
+            elif self.connection.requests_path is None:
+                verdicts.append(None)
+            else:
+                filed = await self._filed(action)
+                verdicts.append(None if any(r.state == "pending" for r in filed) else False)
+        return verdicts
+
+
+def _shows(action: Action, held: Mapping[str, Mapping[str, list[str]]]) -> bool:
+    """Whether the users hold what the action's request asks for."""
+    for change in action.changes:
+        grant = change.grant
+        now = held.get(grant.subject.id, {})
+        if change.kind is ChangeKind.REMOVE:
+            if grant.license in now:
+                return False
+        elif now.get(grant.license) != sorted(grant.attrs.get("disabled_plans", [])):
+            return False
+    return True

@@ -16,6 +16,7 @@ An error always names the HTTP status and the vendor's message, never `None`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +25,11 @@ import httpx
 from reconciler.errors import VendorError
 
 SUCCESS = frozenset({"1", "success", "true"})
-State = Literal["pending", "executed", "rejected"]
+State = Literal["pending", "executed", "rejected", "unknown"]
+UNKNOWN_REQUEST = re.compile(r"no such request|request (id )?(is )?(not found|invalid|does not "
+                             r"exist)|invalid request ?id|unknown request", re.IGNORECASE)
+"""How a status answer says the server no longer knows the id (the sandbox after a reset
+says `No such request.`; the wording of real servers is inferred, so several forms)."""
 FAILURE_WORDS = frozenset({"0", "severe", "failure", "failed", "false", "error"})
 
 
@@ -156,7 +161,12 @@ def _state(raw: Any) -> State:
 
 
 def request_state(response: httpx.Response, request_id: str) -> RequestState:
-    """The inferred status call's answer for one request id."""
+    """The inferred status call's answer for one request id; `unknown` when the server
+    says it has no such request (any other refusal is an error: a wrong AuthToken must
+    not pass for a forgotten request)."""
+    data = body_of(response, f"status of workflow request {request_id}")
+    if response.is_success and failed(data) and UNKNOWN_REQUEST.search(vendor_message(data)):
+        return RequestState(request_id=request_id, state="unknown", message=vendor_message(data))
     data = checked(response, f"status of workflow request {request_id}")
     return RequestState(request_id=str(data.get("requestId", request_id)),
                         state=_state(data.get("requestStatus")),
