@@ -9,6 +9,14 @@ Reads use the Management API in bulk (licenses, then devices, paged at its maxim
 of 100), never one check_license per device. Changes use the License API, signed at
 send time (see `signing`).
 
+Filters are spelled as the references spell them, because the server ignores a filter
+it does not know and answers the unfiltered list: licences by `product_short_code`
+(List Licenses page), devices by `license` / `hardware_id` (LicenseSpring's Postman
+collection documents `license`, `blacklisted`, `hostname`, `hardware_id` and no
+activity filter). Devices are therefore listed account-wide and an activation counts
+while the device object's own `device_active` field is true (the field the Retrieve
+License Activation History page documents); a deactivated device stays in the list.
+
 Hosts: the License API at `base_url_env` (default https://api.licensespring.com), the
 Management API at `management_url_env` (default https://saas.licensespring.com); both
 are hosts, the `/api/v4` and `/api/v1` prefixes are path segments added here.
@@ -128,9 +136,9 @@ class LicenseSpringProvider(Provider):
 
     # ---- facts ---------------------------------------------------------------------------
     async def read(self, desired: ProviderDesired) -> CurrentState:
-        filters = [{"product__short_code": p} for p in self.connection.products] or [{}]
+        filters = [{"product_short_code": p} for p in self.connection.products] or [{}]
         devices, *lists = await asyncio.gather(
-            self._pages("devices", {"device_active": "true"}),
+            self._pages("devices", {}),
             *(self._pages("licenses", f) for f in filters))
         rows = license_names(row for listed in lists for row in listed)
         try:
@@ -269,7 +277,7 @@ class LicenseSpringProvider(Provider):
         license_id = _int(body.get("license_id"))
         if license_id is None and body.get("license_key"):
             found = await self._pages("licenses", {"license_key": str(body["license_key"]),
-                                                   "product__short_code": str(body["product"])})
+                                                   "product_short_code": str(body["product"])})
             license_id = next((_int(row.get("id")) for row in found
                                if row.get("license_key") == body["license_key"]), None)
         active = False
