@@ -77,16 +77,23 @@ def to_request(
     *,
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
+    secret_body: Mapping[str, Any] | None = None,
 ) -> httpx.Request:
-    """The httpx request for a call, with the provider's auth headers/query added."""
+    """The httpx request for a call, with the provider's auth headers/query added, and
+    `secret_body`'s fields merged into the JSON body (the call itself never holds them)."""
     params: list[tuple[str, str | int | float | bool | None]] = [
         *call.query, *(query or {}).items()
     ]
+    body = call.body
+    if secret_body:
+        if not isinstance(body, dict):
+            raise TypeError("secret_body needs a call with a JSON object body")
+        body = {**body, **secret_body}
     return client.build_request(
         call.method,
         httpx.URL(path=url_path(call)),
         params=params,
-        json=call.body,
+        json=body,
         data=dict(call.form) if call.form is not None else None,
         headers=dict(headers or {}),
     )
@@ -351,12 +358,15 @@ class VendorHttp:
         repeatable: bool,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        secret_body: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Sends one call; retries transient failures only when `repeatable`.
 
-        `headers` and `query` carry the provider's credentials: they are added here,
-        never stored in the call. A 429 is retried for every call (the vendor did
-        nothing), after `Retry-After` when given, until the time budget is spent;
+        `headers` and `query` carry the provider's credentials, and `secret_body` the
+        secret fields a vendor wants in the JSON body (a user's password): they are added
+        here, to each attempt's request only, never stored in the call, journaled or
+        logged (a call is logged by method and path). A 429 is retried for every call (the
+        vendor did nothing), after `Retry-After` when given, until the time budget is spent;
         then VendorError(code="throttled") names the status and the vendor's message.
         5xx and timeouts are retried only when `repeatable`; when those retries run
         out the last response is returned and the caller interprets it. A transport
@@ -368,7 +378,8 @@ class VendorHttp:
         tries = 0
         while True:
             spent += await self._await_quota(call, spent)
-            request = to_request(self.client, call, headers=headers, query=query)
+            request = to_request(self.client, call, headers=headers, query=query,
+                                 secret_body=secret_body)
             attempt = await self._send_once(call, request)
             tries += 1
             spent += attempt.wire

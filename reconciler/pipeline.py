@@ -21,12 +21,14 @@ from reconciler.config.loader import ProviderSpec, load
 from reconciler.connectors import Connector, NetworkConnector
 from reconciler.envnames import BASE_URL_SETTING, secret_settings, url_settings
 from reconciler.errors import ConfigError, PlanMismatchError, Problem
+from reconciler.hosts import Hosts, HttpFactory
 from reconciler.http import VendorHttp, new_client, url_problem
 from reconciler.journal import Journal
 from reconciler.model import (
     Action,
     CurrentState,
     DesiredState,
+    Limits,
     OutcomeStatus,
     PendingChange,
     Plan,
@@ -66,6 +68,15 @@ class Recovery:
     notes: list[str] = field(default_factory=list)
 
 
+def _other_host(transport: httpx.AsyncBaseTransport | None, limits: Limits) -> HttpFactory:
+    """How a provider's client for another of its vendor's hosts is made: as its first."""
+    def make(base_url: str) -> VendorHttp:
+        return VendorHttp(new_client(base_url, transport, limits.timeout, limits.concurrency),
+                          limits)
+
+    return make
+
+
 class Session:
     """Providers for one desired state, with their HTTP clients open."""
 
@@ -88,6 +99,7 @@ class Session:
         self.secrets = secrets or Secrets()
         self.providers: dict[str, Provider] = {}
         self._clients: list[httpx.AsyncClient] = []
+        self._hosts: list[Hosts] = []
         self.on_read = on_read
         """Told when each provider's read finishes (progress for long reads)."""
 
@@ -121,11 +133,16 @@ class Session:
             client = new_client(endpoint.base_url, endpoint.transport, limits.timeout,
                                 limits.concurrency)
             self._clients.append(client)
-            self.providers[name] = cls(connection, VendorHttp(client, limits), secrets)
+            hosts = Hosts(VendorHttp(client, limits), _other_host(endpoint.transport, limits))
+            self._hosts.append(hosts)
+            self.providers[name] = cls(connection, hosts.primary, secrets, hosts=hosts)
         if problems:
             raise ConfigError(problems)
 
     async def close(self) -> None:
+        for hosts in self._hosts:
+            await hosts.aclose()
+        self._hosts.clear()
         for client in self._clients:
             await client.aclose()
         self._clients.clear()

@@ -7,11 +7,14 @@ requests are sent to the simulator, whose answers must have the documented shape
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
+from reconciler.hosts import Hosts
 from reconciler.http import VendorHttp
 from reconciler.model import Limits, ProviderDesired
 from reconciler.providers.licensespring import (
@@ -81,6 +84,28 @@ def documented_vendor(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404, json={"detail": "Not found."})
 
 
+@asynccontextmanager
+async def documented_provider(vendor: Callable[[httpx.Request], httpx.Response],
+                              **settings: Any) -> AsyncIterator[LicenseSpringProvider]:
+    """The provider with the vendor's two hosts (License API, and the Management API at its
+    default `saas.licensespring.com`), both answered by `vendor`, closed afterwards."""
+    def http_at(base_url: str) -> VendorHttp:
+        return VendorHttp(httpx.AsyncClient(base_url=base_url,
+                                            transport=httpx.MockTransport(vendor)),
+                          Limits(rate_limit=1000))
+
+    primary = http_at("https://api.licensespring.example")
+    hosts = Hosts(primary, http_at)
+    connection = LicenseSpringConnection(api_key_env="K", shared_key_env="S",
+                                         management_key_env="M", **settings)
+    try:
+        yield LicenseSpringProvider(connection, primary, Secrets(environ=SANDBOX_KEYS),
+                                    hosts=hosts)
+    finally:
+        await hosts.aclose()
+        await primary.client.aclose()
+
+
 async def test_the_provider_parses_the_documented_management_pages():
     sent: list[httpx.Request] = []
 
@@ -88,12 +113,7 @@ async def test_the_provider_parses_the_documented_management_pages():
         sent.append(request)
         return documented_vendor(request)
 
-    async with httpx.AsyncClient(base_url="https://api.licensespring.example",
-                                 transport=httpx.MockTransport(vendor)) as client:
-        provider = LicenseSpringProvider(
-            LicenseSpringConnection(api_key_env="K", shared_key_env="S",
-                                    management_key_env="M"),
-            VendorHttp(client, Limits(rate_limit=1000)), Secrets(environ=SANDBOX_KEYS))
+    async with documented_provider(vendor) as provider:
         state = await provider.read(ProviderDesired(provider="licensespring"))
     documented_device = fixture("management_devices.json")["page"]["results"][0]
     assert [(g.license, g.subject.id) for g in state.grants] == [
@@ -102,6 +122,7 @@ async def test_the_provider_parses_the_documented_management_pages():
     # The tagged `email|uss1` is read as the plain `true_email`; unlimited → no capacity.
     assert pools == {"cloudapp/example@email.com": (3, 1), "H62K-C35N-BS2J-VZ13": (None, 0)}
     assert sent and all(not undocumented(r) for r in sent), [str(r.url) for r in sent]
+    assert {r.url.host for r in sent} == {"saas.licensespring.com"}, "reads: Management host"
 
 
 async def test_the_provider_filters_licences_by_product_with_the_documented_name():
@@ -113,12 +134,7 @@ async def test_the_provider_filters_licences_by_product_with_the_documented_name
         sent.append(request)
         return documented_vendor(request)
 
-    async with httpx.AsyncClient(base_url="https://api.licensespring.example",
-                                 transport=httpx.MockTransport(vendor)) as client:
-        provider = LicenseSpringProvider(
-            LicenseSpringConnection(api_key_env="K", shared_key_env="S",
-                                    management_key_env="M", products=("cloudapp", "other")),
-            VendorHttp(client, Limits(rate_limit=1000)), Secrets(environ=SANDBOX_KEYS))
+    async with documented_provider(vendor, products=("cloudapp", "other")) as provider:
         await provider.read(ProviderDesired(provider="licensespring"))
     licence_queries = sorted(r.url.params.get("product_short_code", "")
                              for r in sent if r.url.path == "/api/v1/licenses/")
