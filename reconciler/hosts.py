@@ -47,8 +47,10 @@ class Hosts:
                 raise VendorError(f"no HTTP client for {key}: this provider was given a "
                                   f"client for {_key(self.primary.client.base_url)} only")
             found = self._make(key)
-            # Waits are observed (tests) or slept the same way on every host of a vendor.
+            # Waits are slept, and answers observed (`reconciler probe`'s response hooks),
+            # the same way on every host of a vendor.
             found.sleep, found.clock = self.primary.sleep, self.primary.clock
+            found.client.event_hooks = self.primary.client.event_hooks
             self._others[key] = found
         return found
 

@@ -29,12 +29,20 @@ async def test_each_host_gets_one_client_of_its_own_and_only_those_are_closed():
     primary = http_at("https://api.vendor.test")
     clock = FakeClock()
     primary.sleep, primary.clock = clock.sleep, clock.now
+    seen: list[str] = []
+
+    async def hook(response: httpx.Response) -> None:
+        seen.append(str(response.request.url))
+
+    primary.client.event_hooks["response"].append(hook)
     hosts = Hosts(primary, http_at)
     assert hosts.at("https://api.vendor.test/") is primary
     other = hosts.at("https://reads.vendor.test")
     assert hosts.at("https://reads.vendor.test/") is other and other is not primary
     assert other.rate is not primary.rate, "a host's limits are its own"
     assert (other.sleep, other.clock) == (clock.sleep, clock.now), "waits observed alike"
+    await other.client.get("/x")
+    assert seen == ["https://reads.vendor.test/x"], "answers observed alike (probe)"
     await hosts.aclose()
     assert other.client.is_closed and not primary.client.is_closed
     await primary.client.aclose()
