@@ -13,6 +13,12 @@ once and its provider decides how to find out whether it happened. The rate limi
 adapts to the vendor's 429s (`reconciler.throttle`), so a vendor limit below the
 configured rate slows the client down instead of failing calls.
 
+A vendor with a request quota per window (Yext: 5,000 an hour) says when it restarts
+(`Rate-Limit-Reset`, epoch seconds) and how much is left (`Rate-Limit-Remaining`). Once
+it is used (a 429, or an answer with nothing remaining), every call waits for the
+reset when that fits in its retry budget, and otherwise is not sent at all:
+`QuotaUsed` names the reset time, and no call is left in doubt (a 429 did nothing).
+
 Sending is also where the journal's "started" row is written (`announcing`): only
 when a request has its slot and its token and is about to leave.
 """
@@ -20,6 +26,7 @@ when a request has its slot and its token and is about to leave.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email.utils
 import logging
 import math
@@ -71,16 +78,23 @@ def to_request(
     *,
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
+    secret_body: Mapping[str, Any] | None = None,
 ) -> httpx.Request:
-    """The httpx request for a call, with the provider's auth headers/query added."""
+    """The httpx request for a call, with the provider's auth headers/query added, and
+    `secret_body`'s fields merged into the JSON body (the call itself never holds them)."""
     params: list[tuple[str, str | int | float | bool | None]] = [
         *call.query, *(query or {}).items()
     ]
+    body = call.body
+    if secret_body:
+        if not isinstance(body, dict):
+            raise TypeError("secret_body needs a call with a JSON object body")
+        body = {**body, **secret_body}
     return client.build_request(
         call.method,
         httpx.URL(path=url_path(call)),
         params=params,
-        json=call.body,
+        json=body,
         data=dict(call.form) if call.form is not None else None,
         headers=dict(headers or {}),
     )
@@ -122,6 +136,42 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
             return None
         seconds = when.timestamp() - time.time()
     return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def quota_reset_at(response: httpx.Response) -> float | None:
+    """`Rate-Limit-Reset` (epoch seconds: when the vendor's quota window starts again),
+    or None when absent or unusable. Yext sends it with `Rate-Limit-Limit` and
+    `Rate-Limit-Remaining` on every answer; its Go client waits until then on a 429."""
+    try:
+        reset = float(response.headers.get("Rate-Limit-Reset", ""))
+    except ValueError:
+        return None
+    return reset if math.isfinite(reset) and reset > 0 else None
+
+
+def quota_used_up(response: httpx.Response) -> bool:
+    """True when the answer says no request is left in the window (`Rate-Limit-Remaining: 0`)."""
+    return str(response.headers.get("Rate-Limit-Remaining", "")).strip() == "0"
+
+
+class QuotaUsed(VendorError):
+    """The vendor's request quota is used until `resets_at` (epoch seconds), beyond the
+    retry budget: nothing more is sent to it before then. A 429 did nothing, so no call
+    is left in doubt; the next run after the reset picks up where this one stopped."""
+
+    def __init__(self, message: str, resets_at: float) -> None:
+        super().__init__(message, code="quota", status=429)
+        self.resets_at = resets_at
+
+    @property
+    def resets_at_utc(self) -> str:
+        return utc_minute(self.resets_at)
+
+
+def utc_minute(epoch: float) -> str:
+    """`HH:MM` (UTC) of the minute that contains no earlier moment than `epoch`
+    (rounded up, so "resets at" is never before the reset)."""
+    return dt.datetime.fromtimestamp(math.ceil(epoch / 60) * 60, dt.UTC).strftime("%H:%M")
 
 
 _MESSAGE_KEYS = ("message", "error_description", "statusMessage", "errorMessage", "error",
@@ -303,6 +353,10 @@ class VendorHttp:
         self.throttled = 0
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         """How waits between attempts are slept (tests observe them instead)."""
+        self.clock: Callable[[], float] = time.time
+        """Wall-clock epoch seconds, to compare with a vendor's `Rate-Limit-Reset`."""
+        self.quota_until: float | None = None
+        """When the vendor said its quota is used: until then, wait or send nothing."""
 
     async def each(self, fn: Callable[[Item], Awaitable[Result]],
                    items: Sequence[Item]) -> list[Result]:
@@ -341,12 +395,15 @@ class VendorHttp:
         repeatable: bool,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        secret_body: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Sends one call; retries transient failures only when `repeatable`.
 
-        `headers` and `query` carry the provider's credentials: they are added here,
-        never stored in the call. A 429 is retried for every call (the vendor did
-        nothing), after `Retry-After` when given, until the time budget is spent;
+        `headers` and `query` carry the provider's credentials, and `secret_body` the
+        secret fields a vendor wants in the JSON body (a user's password): they are added
+        here, to each attempt's request only, never stored in the call, journaled or
+        logged (a call is logged by method and path). A 429 is retried for every call (the
+        vendor did nothing), after `Retry-After` when given, until the time budget is spent;
         then VendorError(code="throttled") names the status and the vendor's message.
         5xx and timeouts are retried only when `repeatable`; when those retries run
         out the last response is returned and the caller interprets it. A transport
@@ -357,15 +414,23 @@ class VendorHttp:
         failures = 0
         tries = 0
         while True:
-            request = to_request(self.client, call, headers=headers, query=query)
+            spent += await self._await_quota(call, spent)
+            request = to_request(self.client, call, headers=headers, query=query,
+                                 secret_body=secret_body)
             attempt = await self._send_once(call, request)
             tries += 1
             spent += attempt.wire
             response, error = attempt.response, attempt.error
             hint: float | None = None
+            source = "Retry-After"
             if response is not None:
                 if response.status_code == 429:
                     hint = retry_after_seconds(response)
+                    reset = quota_reset_at(response)
+                    if reset is not None:
+                        self._quota_used(reset)
+                        if hint is None and reset > self.clock():
+                            hint, source = reset - self.clock(), "Rate-Limit-Reset"
                 elif repeatable and response.status_code in RETRY_STATUSES:
                     failures += 1
                 else:
@@ -381,10 +446,13 @@ class VendorHttp:
             if failures >= policy.attempts:
                 why = f"{failures} failed attempts, the limit (limits.retries)"
             elif spent + wait > policy.max_elapsed and hint is not None:
-                why = f"Retry-After {wait:.1f} s is beyond the retry budget of " \
+                why = f"{source} {wait:.1f} s is beyond the retry budget of " \
                     f"{policy.max_elapsed:g} s"
             elif spent + wait > policy.max_elapsed:
                 why = f"the retry budget of {policy.max_elapsed:g} s is spent"
+            if why is not None and hint is not None and response is not None \
+                    and response.status_code == 429 and quota_reset_at(response) is not None:
+                raise self._quota_error(call, f"{reason} ({tries} attempts; {why})")
             if why is not None:
                 return self._give_up(call, response, error, f"{reason} ({tries} attempts "
                                      f"in {spent:.1f} s; {why})")
@@ -394,6 +462,36 @@ class VendorHttp:
                      self._redactor.text(url_path(call)), wait, self._redactor.text(reason))
             await self.sleep(wait)
             spent += wait
+
+    def _quota_used(self, reset: float) -> None:
+        self.quota_until = max(self.quota_until or 0.0, reset)
+
+    async def _await_quota(self, call: Call, spent: float) -> float:
+        """Before an attempt: when the vendor said its quota is used, wait for the reset
+        if that fits in the call's retry budget, else send nothing (QuotaUsed). Returns
+        the seconds waited (they count against the budget)."""
+        if self.quota_until is None:
+            return 0.0
+        wait = self.quota_until - self.clock()
+        if wait <= 0:
+            self.quota_until = None
+            return 0.0
+        if spent + wait > self._retry.max_elapsed:
+            raise self._quota_error(call, f"not sent: the quota resets in {wait:.0f} s, beyond "
+                                          f"the retry budget of {self._retry.max_elapsed:g} s")
+        self.waits.append(wait)
+        log.info("quota used: waiting %.1f s for its reset before %s %s", wait, call.method,
+                 self._redactor.text(url_path(call)))
+        await self.sleep(wait)
+        return wait
+
+    def _quota_error(self, call: Call, detail: str) -> QuotaUsed:
+        assert self.quota_until is not None
+        where = f"{call.method} {url_path(call)}"
+        message = self._redactor.text(f"quota used; quota resets at "
+                                      f"{utc_minute(self.quota_until)} (UTC) ({where}: {detail})")
+        log.warning("%s", message)
+        return QuotaUsed(message, self.quota_until)
 
     def _backoff(self, tries: int) -> float:
         """Full jitter: uniform in [0, min(max_wait, initial_wait * 2^(tries-1))]."""
@@ -437,6 +535,10 @@ class VendorHttp:
             except httpx.HTTPError as error:
                 return _Attempt(error=error, wire=time.monotonic() - sent)
         wire = time.monotonic() - sent
+        if quota_used_up(response) and response.status_code != 429:
+            reset = quota_reset_at(response)
+            if reset is not None:  # the next request would be refused: wait or stop first
+                self._quota_used(reset)
         if response.status_code == 429:
             self.throttled += 1
             self.rate.throttled(ticket, retry_after_seconds(response))

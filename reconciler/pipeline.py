@@ -27,12 +27,14 @@ from reconciler.errors import (
     Problem,
     VendorError,
 )
+from reconciler.hosts import Hosts, HttpFactory
 from reconciler.http import VendorHttp, new_client, origin_of, url_problem
 from reconciler.journal import Journal
 from reconciler.model import (
     Action,
     CurrentState,
     DesiredState,
+    Limits,
     OutcomeStatus,
     PendingChange,
     Plan,
@@ -82,6 +84,16 @@ class Recovery:
     that provider is left out of the plan, the others go on."""
 
 
+def _other_host(transport: httpx.AsyncBaseTransport | None, limits: Limits,
+                origins: dict[str, str]) -> HttpFactory:
+    """How a provider's client for another of its vendor's hosts is made: as its first."""
+    def make(base_url: str) -> VendorHttp:
+        return VendorHttp(new_client(base_url, transport, limits.timeout, limits.concurrency),
+                          limits, origins=origins)
+
+    return make
+
+
 class Session:
     """Providers for one desired state, with their HTTP clients open."""
 
@@ -106,6 +118,7 @@ class Session:
         self.origins: dict[str, dict[str, str]] = {}
         """Provider → its hosts (`scheme://host:port`) → where each URL came from."""
         self._clients: list[httpx.AsyncClient] = []
+        self._hosts: list[Hosts] = []
         self.on_read = on_read
         """Told when each provider's read finishes (progress for long reads)."""
 
@@ -141,12 +154,17 @@ class Session:
             self._clients.append(client)
             self.origins[name] = _origins(desired.connection, endpoint.base_url, secrets,
                                           self.connector.sandboxed)
-            http = VendorHttp(client, limits, origins=self.origins[name])
-            self.providers[name] = cls(connection, http, secrets)
+            hosts = Hosts(VendorHttp(client, limits, origins=self.origins[name]),
+                          _other_host(endpoint.transport, limits, self.origins[name]))
+            self._hosts.append(hosts)
+            self.providers[name] = cls(connection, hosts.primary, secrets, hosts=hosts)
         if problems:
             raise ConfigError(problems)
 
     async def close(self) -> None:
+        for hosts in self._hosts:
+            await hosts.aclose()
+        self._hosts.clear()
         for client in self._clients:
             await client.aclose()
         self._clients.clear()
@@ -460,7 +478,7 @@ def _origins(connection: Mapping[str, Any], base_url: str, secrets: Secrets,
              sandboxed: bool) -> dict[str, str]:
     """Each host a provider talks to → where its URL came from, for errors that say what
     to fix: `from YEXT_BASE_URL`, `the vendor's default URL`, the in-process sandbox."""
-    if sandboxed:
+    if sandboxed:  # every host of the vendor is its simulator in this process
         return {origin_of(base_url): "the in-process sandbox"}
     variable = connection.get(BASE_URL_SETTING)
     named = isinstance(variable, str) and bool(secrets.optional(variable, ""))

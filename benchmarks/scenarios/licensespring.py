@@ -1,6 +1,7 @@
 """LicenseSpring: key-based licenses of 50 activations each, devices activated on them.
 
-Reads are two paged Management API lists (licenses, active devices), 100 a page.
+Reads are two paged Management API lists (licenses, every device: there is no documented
+filter for active ones), 100 a page.
 """
 
 from __future__ import annotations

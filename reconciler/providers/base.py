@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import Problem
+from reconciler.hosts import Hosts
 from reconciler.http import VendorHttp
 from reconciler.model import (
     Action,
@@ -98,10 +99,13 @@ class Provider(ABC):
     licenses_in_path: ClassVar[bool] = False
     """Whether declared license ids travel in URL paths (a Yext pack id does)."""
 
-    def __init__(self, connection: Connection, http: VendorHttp, secrets: Secrets) -> None:
+    def __init__(self, connection: Connection, http: VendorHttp, secrets: Secrets,
+                 *, hosts: Hosts | None = None) -> None:
         self.connection = connection
         self.http = http
         self.secrets = secrets
+        self.hosts = hosts or Hosts(http)
+        """`http` and, for a vendor with a second API host, that host's own client."""
 
     @classmethod
     def summary(cls) -> str:

@@ -7,6 +7,9 @@ list calls for the whole account; changes are one call per entity and pack.
 Inferred (see README, "vendor assumptions"): the error codes that mean "already
 assigned" and "not assigned"; they live in `ALREADY_CODES` and can be overridden
 in the connection settings.
+
+Quota: 5,000 Management API requests an hour (Yext's "Monitoring App Usage": "The
+Management API is capped at 5,000 requests per hour"); see `_send`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import httpx
 from pydantic import Field
 
 from reconciler.errors import VendorError
-from reconciler.http import json_object
+from reconciler.http import QuotaUsed, json_object
 from reconciler.model import (
     Action,
     Call,
@@ -80,9 +83,18 @@ class YextProvider(Provider):
         return self._packs(pack, "assigned-entities", entity, method=method, body=body)
 
     async def _send(self, call: Call, *, repeatable: bool) -> httpx.Response:
-        """The API key goes in the query at send time; it is never part of a call."""
+        """The API key goes in the query at send time; it is never part of a call.
+
+        Yext caps the Management API per hour (5,000 requests) and says on every answer
+        how much is left and when the hour restarts (`Rate-Limit-*`). The HTTP layer waits
+        for a reset within `limits.retry_budget` and otherwise sends nothing more; this
+        names that stop in Yext's terms."""
         api_key = self.secrets.get(self.connection.api_key_env)
-        return await self.http.send(call, repeatable=repeatable, query={"api_key": api_key})
+        try:
+            return await self.http.send(call, repeatable=repeatable, query={"api_key": api_key})
+        except QuotaUsed as used:
+            raise QuotaUsed(f"yext: hourly quota used; quota resets at {used.resets_at_utc} "
+                            f"(UTC)", used.resets_at) from None
 
     async def _get_pages(self, *more: str, key: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

@@ -340,7 +340,7 @@ class LicenseSpringSimulator(Simulator):
                                 "true_email": u["username"], "is_active": True}
                                for u in _users(e)]}
             for e in self.state["licenses"]
-            if params.get("product__short_code") in (None, e["product"])
+            if params.get("product_short_code") in (None, e["product"])
             and params.get("license_key") in (None, e.get("license_key"))
             and params.get("license_users__true_email") in (
                 None, *(u["username"] for u in _users(e)))
@@ -354,11 +354,13 @@ class LicenseSpringSimulator(Simulator):
         rows = [
             {"id": d["id"], "license": e["id"], "hardware_id": d["hardware_id"],
              "device_active": d["device_active"], "time_activated": d.get("time_activated"),
-             "time_deactivated": d.get("time_deactivated"), "blacklisted": False}
+             "time_deactivated": d.get("time_deactivated"), "hostname": d.get("hostname"),
+             "blacklisted": bool(d.get("blacklisted", False))}
             for e in self.state["licenses"] for d in e["devices"]
             if params.get("license") in (None, str(e["id"]))
             and params.get("hardware_id") in (None, d["hardware_id"])
-            and params.get("device_active") in (None, str(d["device_active"]).lower())
+            and params.get("hostname") in (None, d.get("hostname"))
+            and params.get("blacklisted") in (None, str(bool(d.get("blacklisted"))).lower())
         ]
         return self._page(request, rows)
 

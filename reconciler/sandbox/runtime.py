@@ -59,7 +59,10 @@ class InProcessSandbox:
         for field in simulator.secondary_urls:
             variable = connection.get(field)
             if isinstance(variable, str) and variable:
-                overlay[variable] = f"http://{provider_id}.sandbox"
+                # A host of its own (the transport routes by path, whatever the host), so
+                # a provider reaches it with its own client, as it would the vendor's.
+                host = field.removesuffix("_url_env").replace("_", "-")
+                overlay[variable] = f"http://{host}.{provider_id}.sandbox"
         return overlay
 
     def reset(self) -> list[str]:

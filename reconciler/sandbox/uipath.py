@@ -25,9 +25,11 @@ provider:
   itself, each member who signs in takes one unit of each of the group's codes,
   first come first served, while the organization has one left (Automation Cloud,
   "Assigning licenses to users by group membership"; "direct license allocation
-  overwrites any licenses the user inherited from groups"). Setting a group's rule is
-  therefore never refused for quantity; dropping a code from it releases what its
-  members took;
+  overwrites any licenses the user inherited from groups"). A group PUT that exceeds
+  the account's quantities is 409, as "Allocate Licenses to a Group" (2022.10, 2023.4)
+  documents: read here as a rule that adds a code of which the organization holds
+  none, or none is left (every unit taken by users and group members). Codes already in
+  the rule are never refused; dropping a code releases what its members took;
 - the reference's forms only: `PUT` with `productQuantities` for an organization,
   `PUT .../service-license/{serviceScopeId}/{serviceType}` with `products` for a
   tenant. The guide's examples send `POST` (and, for the tenant, `productQuantities`
@@ -321,7 +323,14 @@ class UiPathSimulator(UiPathIdentity, Simulator):
             raise UiPathError(404, f"Group {group_id} not found")
         if request.method == "PUT":
             new = (await self._json(request)).get("userBundleCodes")
-            group["bundles"] = self._check_bundles(org, new, {})
+            bundles = self._check_bundles(org, new, {})
+            for code in sorted(set(bundles) - set(group["bundles"])):
+                held = org["products"].get(code, 0)
+                if self._user_total(org, code) >= held:
+                    raise UiPathError(409, f"The license allocation is not allowed because it "
+                                           f"exceeds the account license quantities: {code} "
+                                           f"has {held}, all in use")
+            group["bundles"] = bundles
             group["acquired"] = {user: kept for user, codes in group["acquired"].items()
                                  if (kept := [c for c in codes if c in group["bundles"]])}
         return JSONResponse({"groupId": group_id, "userBundleCodes": group["bundles"],

@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 Handler = Callable[[Request], Awaitable[Response]]
 READ_SCOPES = frozenset({"PM.License", "PM.License.Read"})
 WRITE_SCOPES = frozenset({"PM.License", "PM.License.Write"})
+DEFAULT_TOKEN_TTL_S = 1800
+"""The ROPC reference: "By default, the access token is valid for 30 minutes"."""
 
 
 class UiPathError(Exception):
@@ -39,7 +41,7 @@ class UiPathIdentity:
 
     def _issue(self, kind: str, scopes: list[str]) -> str:
         token = secrets.token_urlsafe(24)
-        ttl = float(self.seed.get("token_ttl_s", 3600))
+        ttl = float(self.seed.get("token_ttl_s", DEFAULT_TOKEN_TTL_S))
         self.state["tokens"][token] = {"kind": kind, "scopes": scopes,
                                        "expires": time.time() + ttl}
         return token
@@ -52,10 +54,10 @@ class UiPathIdentity:
         admins: dict[str, str] = self.seed.get("host_admins", {})
         if (not isinstance(body, dict) or body.get("TenancyName") != "Host"
                 or admins.get(str(body.get("UsernameOrEmailAddress"))) != body.get("Password")):
-            return JSONResponse({"result": None, "targetUrl": None, "success": False, "error": {
-                "code": 0, "message": "Invalid user name or password", "details": None,
-                "validationErrors": None}, "unAuthorizedRequest": False, "__abp": True},
-                status_code=400)
+            # The envelope servers since 2018 answer (quoted on UiPath's forum, HTTP 400),
+            # not the 2016 `{"result": null, "success": false, "error": {...}, "__abp"}`.
+            return JSONResponse({"message": "Invalid username/email address or password.",
+                                 "errorCode": 1000, "resourceIds": None}, status_code=400)
         return JSONResponse({"result": self._issue("host", []), "targetUrl": None,
                              "success": True, "error": None, "unAuthorizedRequest": False,
                              "__abp": True})
@@ -72,7 +74,8 @@ class UiPathIdentity:
         if not scopes or set(scopes) - set(app.get("scopes", [])):
             return JSONResponse({"error": "invalid_scope"}, status_code=400)
         return JSONResponse({"access_token": self._issue("app", scopes), "token_type": "Bearer",
-                             "expires_in": int(self.seed.get("token_ttl_s", 3600)),
+                             "expires_in": int(self.seed.get("token_ttl_s",
+                                                             DEFAULT_TOKEN_TTL_S)),
                              "scope": " ".join(scopes)})
 
     def _guard(self, kind: str, handler: Handler) -> Handler:

@@ -17,7 +17,9 @@ Rules enforced, as the real API does:
 - unknown paths → 404 and wrong methods → 405, both in the envelope with `meta.errors`;
 - unknown account, pack or entity → 404; assigning beyond `available` → 400;
 - `pageToken` is opaque and only valid for the query that produced it;
-- an expiration date removes the assignment at the start of that day.
+- an expiration date removes the assignment at the start of that day;
+- the hourly request quota and its `Rate-Limit-*` headers, when turned on (seed
+  `quota:` or `PUT /_sandbox/quota`): see `yext_quota`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.base import Simulator
+from reconciler.sandbox.base import ADMIN_PREFIX, Simulator
+from reconciler.sandbox.yext_quota import Quota, QuotaGate, QuotaSettings, settings_endpoint
 
 CODE_MISSING_VERSION = 1001
 CODE_UNAUTHORIZED = 1002
@@ -79,7 +83,18 @@ class YextSimulator(Simulator):
 
     def __init__(self, seed: dict[str, Any] | None = None, state_dir: Path | None = None) -> None:
         self._swept: dict[str, str] = {}
+        self.clock = time.time
+        """Epoch seconds for the quota window (a test may replace it)."""
         super().__init__(seed, state_dir)
+        self.quota = Quota(QuotaSettings.model_validate(self.seed.get("quota") or {}),
+                           lambda: self.clock())
+        self.app = QuotaGate(self.quota, self.app, self.record, ADMIN_PREFIX)
+
+    def admin_routes(self) -> list[BaseRoute]:
+        async def quota(request: Request) -> Response:
+            return await settings_endpoint(self.quota, request)
+
+        return [Route(f"{ADMIN_PREFIX}/quota", quota, methods=["GET", "PUT"])]
 
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
         self._swept.clear()

@@ -7,11 +7,14 @@ requests are sent to the simulator, whose answers must have the documented shape
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
+from reconciler.hosts import Hosts
 from reconciler.http import VendorHttp
 from reconciler.model import Limits, ProviderDesired
 from reconciler.providers.licensespring import (
@@ -53,6 +56,21 @@ def assert_fits(actual: Any, documented: Any, keys: set[str] | None = None,
 
 
 # ---- the provider reads the documented responses -----------------------------------------
+PAGING = {"limit", "offset"}
+
+
+def documented_filters(listing: str) -> set[str]:
+    """The filter names the vendor documents for a list call (fixture `filters`)."""
+    return set(fixture(f"management_{listing}.json")["filters"])
+
+
+def undocumented(request: httpx.Request) -> set[str]:
+    """Query names a Management list call sends that its reference does not name: the
+    server would ignore them and answer the unfiltered list."""
+    listing = request.url.path.strip("/").split("/")[-1]
+    return set(request.url.params) - documented_filters(listing) - PAGING
+
+
 def documented_vendor(request: httpx.Request) -> httpx.Response:
     """Answers exactly the documented pages; the one device is pointed at the documented
     user-based license (the two pages document different licenses)."""
@@ -66,13 +84,36 @@ def documented_vendor(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404, json={"detail": "Not found."})
 
 
+@asynccontextmanager
+async def documented_provider(vendor: Callable[[httpx.Request], httpx.Response],
+                              **settings: Any) -> AsyncIterator[LicenseSpringProvider]:
+    """The provider with the vendor's two hosts (License API, and the Management API at its
+    default `saas.licensespring.com`), both answered by `vendor`, closed afterwards."""
+    def http_at(base_url: str) -> VendorHttp:
+        return VendorHttp(httpx.AsyncClient(base_url=base_url,
+                                            transport=httpx.MockTransport(vendor)),
+                          Limits(rate_limit=1000))
+
+    primary = http_at("https://api.licensespring.example")
+    hosts = Hosts(primary, http_at)
+    connection = LicenseSpringConnection(api_key_env="K", shared_key_env="S",
+                                         management_key_env="M", **settings)
+    try:
+        yield LicenseSpringProvider(connection, primary, Secrets(environ=SANDBOX_KEYS),
+                                    hosts=hosts)
+    finally:
+        await hosts.aclose()
+        await primary.client.aclose()
+
+
 async def test_the_provider_parses_the_documented_management_pages():
-    async with httpx.AsyncClient(base_url="https://api.licensespring.example",
-                                 transport=httpx.MockTransport(documented_vendor)) as client:
-        provider = LicenseSpringProvider(
-            LicenseSpringConnection(api_key_env="K", shared_key_env="S",
-                                    management_key_env="M"),
-            VendorHttp(client, Limits(rate_limit=1000)), Secrets(environ=SANDBOX_KEYS))
+    sent: list[httpx.Request] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return documented_vendor(request)
+
+    async with documented_provider(vendor) as provider:
         state = await provider.read(ProviderDesired(provider="licensespring"))
     documented_device = fixture("management_devices.json")["page"]["results"][0]
     assert [(g.license, g.subject.id) for g in state.grants] == [
@@ -80,6 +121,25 @@ async def test_the_provider_parses_the_documented_management_pages():
     pools = {p.id: (p.capacity, p.used) for p in state.pools}
     # The tagged `email|uss1` is read as the plain `true_email`; unlimited → no capacity.
     assert pools == {"cloudapp/example@email.com": (3, 1), "H62K-C35N-BS2J-VZ13": (None, 0)}
+    assert sent and all(not undocumented(r) for r in sent), [str(r.url) for r in sent]
+    assert {r.url.host for r in sent} == {"saas.licensespring.com"}, "reads: Management host"
+
+
+async def test_the_provider_filters_licences_by_product_with_the_documented_name():
+    """With `connection.products`, each product's licences are asked for with the List
+    Licenses page's `product_short_code` (one underscore) and nothing undocumented."""
+    sent: list[httpx.Request] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return documented_vendor(request)
+
+    async with documented_provider(vendor, products=("cloudapp", "other")) as provider:
+        await provider.read(ProviderDesired(provider="licensespring"))
+    licence_queries = sorted(r.url.params.get("product_short_code", "")
+                             for r in sent if r.url.path == "/api/v1/licenses/")
+    assert licence_queries == ["cloudapp", "other"]
+    assert all(not undocumented(r) for r in sent), [str(r.url) for r in sent]
 
 
 @pytest.mark.parametrize("name", ["device_not_found", "unknown_product", "signature_mismatch",
@@ -153,6 +213,26 @@ async def test_simulator_license_pages_have_the_documented_shape(simulator_clien
                 documented["results"][0]["license_users"][0], {"id", "email", "true_email"})
     user = user_based["license_users"][0]
     assert user["email"].split("|")[0] == user["true_email"], "email is tagged, as documented"
+
+
+@pytest.mark.parametrize(("listing", "params", "expected"), [
+    ("licenses", {"product_short_code": "acmecad"}, 2),
+    ("licenses", {"product__short_code": "acmecad"}, 5),  # unknown name: ignored
+    ("licenses", {"no_such_filter": "x"}, 5),
+    ("devices", {"license": "1001"}, 3),
+    ("devices", {"hardware_id": "ws-design-01"}, 2),
+    ("devices", {"blacklisted": "true"}, 0),
+    ("devices", {"device_active": "false"}, 5),  # not a documented filter: ignored
+])
+async def test_the_simulator_filters_as_documented_and_ignores_unknown_names(
+        simulator_client, listing, params, expected):
+    """Like the vendor's filter views: a documented name filters, any other name is
+    ignored and the whole list comes back (so a misspelt filter shows as a wrong result)."""
+    unknown = set(params) - documented_filters(listing)
+    assert bool(unknown) == (expected == 5)
+    page = (await simulator_client.get(f"/api/v1/{listing}/", params=params,
+                                       headers=MANAGEMENT)).json()
+    assert page["count"] == expected
 
 
 async def test_simulator_device_pages_have_the_documented_shape(simulator_client):

@@ -115,7 +115,35 @@ async def test_read_follows_every_page_of_a_large_estate(vendor_http):
     on_key = {g.subject.id for g in state.grants if g.license == KEY}
     assert len(on_key) == 200 and "hw-000" not in on_key and "hw-249" in on_key
     device_pages = [e for e in simulator.request_log() if e["path"] == "/api/v1/devices/"]
-    assert len(device_pages) == 3  # 202 active devices in all, 100 a page
+    # No documented filter for active devices: all 254 are listed, 100 a page, and the
+    # device object's `device_active` tells the 202 holding a seat.
+    assert len(device_pages) == 3
+
+
+async def test_two_products_are_each_read_once_under_their_own_names(vendor_http):
+    """`connection.products` scopes with the documented `product_short_code`: against a
+    server that ignores unknown filters, a misspelt one would list every licence once per
+    product, rename each `<key>#<id>` and leave no declared licence matching."""
+    simulator = LicenseSpringSimulator()
+    provider = make(simulator, vendor_http, products=("acmecad", "acmeviz"))
+    state = await provider.read(ProviderDesired(provider="licensespring"))
+    assert sorted(p.id for p in state.pools) == sorted([KEY, "ACAD-EXPD-0000-0001", VIZ])
+    assert {(g.license, g.subject.id) for g in state.grants} == {
+        (KEY, "ws-design-01"), (KEY, "ws-design-02"), (KEY, "ws-old-laptop"),
+        (VIZ, "ws-design-01")}
+    queries = sorted(e["query"] for e in simulator.request_log()
+                     if e["path"] == "/api/v1/licenses/")
+    assert len(queries) == 2 and all("product_short_code=" in q for q in queries)
+
+
+async def test_a_deactivated_device_is_listed_but_holds_no_seat(simulator, vendor_http):
+    """Devices are listed unfiltered (no documented activity filter); the row's own
+    `device_active` decides, so a deactivation frees the seat in the next read."""
+    simulator.state["licenses"][0]["devices"][2]["device_active"] = False
+    state = await make(simulator, vendor_http).read(ProviderDesired(provider="licensespring"))
+    on_key = {g.subject.id for g in state.grants if g.license == KEY}
+    assert on_key == {"ws-design-01", "ws-design-02"}
+    assert {p.id: p.used for p in state.pools}[KEY] == 2
 
 
 async def test_user_based_licenses_are_named_by_product_and_user(vendor_http):

@@ -143,7 +143,7 @@ async def test_management_api_needs_its_key_and_pages_at_most_100(client):
 
 async def test_management_licenses_show_their_users_as_the_vendor_does(client):
     rows = (await client.get("/api/v1/licenses/", headers=MANAGEMENT,
-                             params={"product__short_code": "acmerender"})).json()["results"]
+                             params={"product_short_code": "acmerender"})).json()["results"]
     (render,) = rows
     assert render["license_key"] is None and render["max_activations"] == 4
     assert [(u["email"], u["true_email"]) for u in render["license_users"]] == [

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.errors import VendorError
 from reconciler.http import describe, url_path
 from reconciler.providers.uipath import UiPathConnection, calls, facts
 from reconciler.providers.uipath.auth import _token
@@ -46,14 +47,26 @@ def test_the_documented_tenant_answer_parses_to_its_products():
 def test_the_documented_ropc_answer_gives_the_token_and_its_refusal_a_message():
     ok = fixture("ropc_authenticate.json")["response"]["body"]
     assert _token(httpx.Response(200, json=ok), "result", "host") == "{access_token}"
-    refused = fixture("ropc_authenticate_refused.json")["response"]["body"]
-    assert describe(httpx.Response(400, json=refused)) == (
+    documented = fixture("ropc_authenticate_refused.json")
+    refused = documented["response"]
+    assert describe(httpx.Response(refused["status"], json=refused["body"])) == (
+        "HTTP 400 Bad Request: Invalid username/email address or password.")
+    with pytest.raises(VendorError) as caught:
+        _token(httpx.Response(refused["status"], json=refused["body"]), "result", "host admin")
+    assert caught.value.code == "auth"
+    assert "Invalid username/email address or password." in str(caught.value)
+    older = documented["older_envelope"]["body"]
+    assert describe(httpx.Response(400, json=older)) == (
         "HTTP 400 Bad Request: Username cannot be empty.")
 
 
-def test_inferred_shapes_that_do_not_fit_are_errors_not_empty_holdings():
-    from reconciler.errors import VendorError
+def test_a_documented_group_409_fails_the_action_with_the_vendor_meaning():
+    documented = fixture("group_allocation_refused.json")["response"]
+    described = describe(httpx.Response(documented["status"], json=documented["body"]))
+    assert described == f"HTTP 409 Conflict: {documented['meaning']}"
 
+
+def test_inferred_shapes_that_do_not_fit_are_errors_not_empty_holdings():
     for parse, bad in ((facts.organization_quantities, {"productQuantities": {"UNATT": 5}}),
                        (facts.group_bundles, {"userBundleCodes": "RPADEVPRONU"}),
                        (facts.user_bundles, {"users": [{"id": "x"}]}),
@@ -115,12 +128,50 @@ async def login(client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, st
             {"Authorization": f"Bearer {app.json()['access_token']}"})
 
 
-async def test_the_simulator_refuses_a_login_in_the_shape_a_real_server_used():
+async def test_the_simulator_refuses_a_login_in_the_envelope_later_servers_use():
+    documented = fixture("ropc_authenticate_refused.json")
     async with sandbox_client(UiPathSimulator()) as client:
-        refused = await client.post("/api/account/authenticate", json={
-            "TenancyName": "Host", "UsernameOrEmailAddress": "admin", "Password": "guess"})
-    documented = fixture("ropc_authenticate_refused.json")["response"]["body"]
-    assert shape(refused.json()) == shape(documented)
+        refused = await client.post("/api/account/authenticate",
+                                    json=documented["request"]["body"])
+    assert refused.status_code == documented["response"]["status"]
+    assert refused.json() == documented["response"]["body"]
+
+
+async def test_the_simulator_tokens_live_the_documented_30_minutes():
+    lifetime = fixture("ropc_authenticate.json")["token_lifetime"]["seconds"]
+    async with sandbox_client(UiPathSimulator()) as client:
+        app = await client.post("/identity_/connect/token", data={
+            "grant_type": "client_credentials", "client_id": "reconciler-app",
+            "client_secret": "sandbox-uipath-app-secret", "scope": "PM.License"})
+    assert app.json()["expires_in"] == lifetime == 1800
+    seed = UiPathSimulator.default_seed()
+    del seed["token_ttl_s"]
+    async with sandbox_client(UiPathSimulator(seed=seed)) as client:
+        app = await client.post("/identity_/connect/token", data={
+            "grant_type": "client_credentials", "client_id": "reconciler-app",
+            "client_secret": "sandbox-uipath-app-secret", "scope": "PM.License"})
+    assert app.json()["expires_in"] == lifetime, "the default, with no seed setting"
+
+
+@pytest.mark.parametrize("held,taken", [(0, 0), (2, 2)])
+async def test_the_simulator_refuses_a_group_put_beyond_the_account_with_409(held, taken):
+    """None of the code held, or every unit taken: the documented 409; the same rule
+    already in place is not refused again."""
+    documented = fixture("group_allocation_refused.json")
+    request = documented["request"]
+    seed = song_one_seed()
+    org = seed["organizations"][-1]
+    org["products"] = {"UNATT": 1, **({"RPADEVPRONU": held} if held else {})}
+    for user in org["users"][:taken]:
+        user["bundles"] = ["RPADEVPRONU"]
+    async with sandbox_client(UiPathSimulator(seed=seed)) as client:
+        _, app = await login(client)
+        answer = await client.put(request["path"], headers=app, json=request["body"])
+        unchanged = await client.put(request["path"], headers=app, json={"userBundleCodes": []})
+    assert answer.status_code == documented["response"]["status"] == 409
+    assert set(answer.json()) == set(documented["response"]["body"])
+    assert answer.json()["message"].startswith(documented["response"]["meaning"].rstrip("."))
+    assert unchanged.status_code == 200
 
 
 async def test_the_simulator_takes_the_documented_tenant_put_and_answers_its_shape():

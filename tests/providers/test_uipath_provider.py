@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import CapacityError, ConfigError
+from reconciler.errors import CapacityError, ConfigError, VendorError
 from reconciler.model import DesiredState, OutcomeStatus, Plan
 from reconciler.pipeline import load_desired
 from reconciler.planner import build_plan
@@ -411,3 +411,35 @@ async def test_a_refusal_names_the_status_and_the_vendors_message(tmp_path, conn
     assert outcome.status is OutcomeStatus.FAILED
     assert "HTTP 404 Not Found: User carol@acme.example not found" in outcome.message
     assert "None" not in outcome.message
+
+
+async def test_a_group_rule_beyond_the_account_fails_with_the_documented_409(
+        tmp_path, connect, simulator):
+    """2022.10/2023.4 document 409 for a group allocation that exceeds the account's
+    quantities: the action fails naming it, and nothing else is assumed to have happened."""
+    desired = acme(tmp_path, group="[ATTUNU, RPADEVPRONU]")
+    provider = connect(desired)
+    [action] = (await plan_for(provider, desired)).actions
+    org = simulator.state["organizations"]["6b0c7f55-0000-4000-8000-000000000001"]
+    org["products"]["ATTUNU"] = 2  # alice and bob now hold every unit
+    outcome = await provider.execute(action)
+    assert outcome.status is OutcomeStatus.FAILED
+    assert outcome.message.startswith("UiPath refused the allocation (PUT /lease_/api/account/")
+    assert "HTTP 409 Conflict: The license allocation is not allowed because it exceeds the " \
+           "account license quantities" in outcome.message
+    assert org["groups"]["automation-devs"]["bundles"] == ["RPADEVPRONU"]
+    assert await provider.confirm(action) is False
+
+
+async def test_a_refused_host_login_is_a_clear_auth_error_without_the_password(
+        tmp_path, simulator, vendor_http):
+    desired = acme(tmp_path)
+    connection = UiPathConnection.model_validate(desired.providers["uipath"].connection)
+    provider = UiPathProvider(connection, vendor_http(simulator),
+                              Secrets(environ={**ENV, "P": "not-the-password-77"}))
+    with pytest.raises(VendorError) as caught:
+        await provider.read(desired.providers["uipath"])
+    assert caught.value.code == "auth"
+    assert str(caught.value) == ("UiPath host admin (ROPC) authentication failed: HTTP 400 "
+                                 "Bad Request: Invalid username/email address or password.")
+    assert "not-the-password-77" not in str(caught.value)

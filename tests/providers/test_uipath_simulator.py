@@ -49,7 +49,7 @@ def products(answer) -> dict[str, int]:
 async def test_wrong_password_secret_or_scope_gets_no_token(client):
     ropc = await client.post("/api/account/authenticate", json={
         "TenancyName": "Host", "UsernameOrEmailAddress": "admin", "Password": "guess"})
-    assert ropc.status_code == 400 and ropc.json()["success"] is False
+    assert ropc.status_code == 400 and ropc.json()["errorCode"] == 1000
     app = await client.post("/identity_/connect/token", data={
         "grant_type": "client_credentials", "client_id": "reconciler-app",
         "client_secret": "guess", "scope": "PM.License"})

@@ -1,7 +1,8 @@
 """LicenseSpring provider: device activations (License API v4) read in bulk (Management API).
 
 `provider` holds the provider; `facts` what a read knows; `signing` the License API's
-HMAC headers; `hosts` how reads reach the Management API's host.
+HMAC headers. Reads reach the Management API's host through the core's per-host
+clients (`reconciler.hosts`).
 """
 
 from reconciler.providers.licensespring.facts import (

@@ -9,6 +9,14 @@ Reads use the Management API in bulk (licenses, then devices, paged at its maxim
 of 100), never one check_license per device. Changes use the License API, signed at
 send time (see `signing`).
 
+Filters are spelled as the references spell them, because the server ignores a filter
+it does not know and answers the unfiltered list: licences by `product_short_code`
+(List Licenses page), devices by `license` / `hardware_id` (LicenseSpring's Postman
+collection documents `license`, `blacklisted`, `hostname`, `hardware_id` and no
+activity filter). Devices are therefore listed account-wide and an activation counts
+while the device object's own `device_active` field is true (the field the Retrieve
+License Activation History page documents); a deactivated device stays in the list.
+
 Hosts: the License API at `base_url_env` (default https://api.licensespring.com), the
 Management API at `management_url_env` (default https://saas.licensespring.com); both
 are hosts, the `/api/v4` and `/api/v1` prefixes are path segments added here.
@@ -56,7 +64,6 @@ from reconciler.providers.licensespring.facts import (
     license_names,
     parse_license,
 )
-from reconciler.providers.licensespring.hosts import on_host
 from reconciler.providers.licensespring.signing import signed_headers
 
 PAGE = 100
@@ -94,17 +101,12 @@ class LicenseSpringProvider(Provider):
 
     connection: LicenseSpringConnection
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._management_http: VendorHttp | None = None  # plumbing, not vendor facts
-
     # ---- Management API (reads) ------------------------------------------------------------
     def _management(self) -> VendorHttp:
-        if self._management_http is None:
-            base = self.secrets.optional(self.connection.management_url_env,
-                                         DEFAULT_MANAGEMENT_URL)
-            self._management_http = on_host(self.http, base)
-        return self._management_http
+        """The Management API host's own client (`reconciler.hosts`): its own limits and
+        counters, closed with the session."""
+        base = self.secrets.optional(self.connection.management_url_env, DEFAULT_MANAGEMENT_URL)
+        return self.hosts.at(base)
 
     async def _pages(self, listing: str, params: dict[str, str]) -> list[dict[str, Any]]:
         """A whole list: the first page tells the count, the other pages come concurrently
@@ -128,9 +130,9 @@ class LicenseSpringProvider(Provider):
 
     # ---- facts ---------------------------------------------------------------------------
     async def read(self, desired: ProviderDesired) -> CurrentState:
-        filters = [{"product__short_code": p} for p in self.connection.products] or [{}]
+        filters = [{"product_short_code": p} for p in self.connection.products] or [{}]
         devices, *lists = await asyncio.gather(
-            self._pages("devices", {"device_active": "true"}),
+            self._pages("devices", {}),
             *(self._pages("licenses", f) for f in filters))
         rows = license_names(row for listed in lists for row in listed)
         try:
@@ -233,25 +235,21 @@ class LicenseSpringProvider(Provider):
         return self.connection.user_passwords.get(username) if username else None
 
     async def _send(self, call: Call, *, repeatable: bool) -> httpx.Response:
-        """Sends a License API call, signed now (the Date is signed).
+        """Sends a License API call as planned, signed now (the Date is signed).
 
-        The one exception to "send the planned call as is": a user-based call also
-        carries the license user's `password` (the vendor's schema lists it for
-        activation and deactivation), read from the environment variable that
-        `connection.user_passwords` names. A secret never sits in a plan, and the core
-        adds credentials as headers or query only, so the password is merged into a
-        copy of the body here; everything else is `call` unchanged. Without a configured
-        password a deactivation goes with `username` alone, as the official SDK sends it.
-
-        The copy is a POST, so the applier's announcement (`reconciler.http.Announcement`,
-        which covers every non-GET sent on the action's behalf) still writes the journal's
-        "started" row before it leaves.
+        A user-based call also carries the license user's `password` (the vendor's schema
+        lists it for activation and deactivation), read from the environment variable
+        that `connection.user_passwords` names. A secret never sits in a plan: it goes as
+        `secret_body`, merged into the request body at send time only, so the call sent
+        (and journaled, and announced) is the planned one. Without a configured password
+        a deactivation goes with `username` alone, as the official SDK sends it.
         """
         variable = self._password_variable(call)
-        sent = call if variable is None else with_password(call, self.secrets.get(variable))
+        secret = None if variable is None else {"password": self.secrets.get(variable)}
         headers = signed_headers(self.secrets.get(self.connection.api_key_env),
                                  self.secrets.get(self.connection.shared_key_env))
-        return await self.http.send(sent, repeatable=repeatable, headers=headers)
+        return await self.http.send(call, repeatable=repeatable, headers=headers,
+                                    secret_body=secret)
 
     async def execute(self, action: Action) -> Outcome:
         response = await self._send(action.call, repeatable=action.repeatable)
@@ -270,7 +268,7 @@ class LicenseSpringProvider(Provider):
         license_id = _int(body.get("license_id"))
         if license_id is None and body.get("license_key"):
             found = await self._pages("licenses", {"license_key": str(body["license_key"]),
-                                                   "product__short_code": str(body["product"])})
+                                                   "product_short_code": str(body["product"])})
             license_id = next((_int(row.get("id")) for row in found
                                if row.get("license_key") == body["license_key"]), None)
         active = False
@@ -283,8 +281,8 @@ class LicenseSpringProvider(Provider):
 
 
 def with_password(call: Call, password: str) -> Call:
-    """`call` with the license user's password in its body: the preview's mask at plan
-    time, the secret at send time (the one place a user-based body is completed)."""
+    """`call` with the password's mask in its body, for the plan's preview (the secret
+    itself is added by the HTTP layer at send time: `_send`)."""
     return call.model_copy(update={"body": {**call.body, "password": password}})
 
 
