@@ -9,6 +9,7 @@ does an example file the wheel leaves out.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -55,10 +56,15 @@ def _checked(command: list[str], cwd: Path) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     root = tmp_path_factory.mktemp("wheel-install")
     assert not root.resolve().is_relative_to(REPO), "the venv must live outside the checkout"
-    wheels, venv, home = root / "dist", root / "venv", root / "home"
+    source, wheels, venv, home = root / "src", root / "dist", root / "venv", root / "home"
     home.mkdir()
+    # Built from a clean copy: setuptools would otherwise reuse (and ship) whatever an
+    # earlier build left in the checkout's build/ folder.
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", ".*cache", "__pycache__", ".reconciler",
+        ".venv", "tests", "benchmarks"))
     _checked([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-              "--wheel-dir", str(wheels), str(REPO)], cwd=root)
+              "--wheel-dir", str(wheels), str(source)], cwd=root)
     (wheel,) = wheels.glob("license_reconciler-*.whl")
     # No pip inside the venv: this environment's pip installs into it (faster, same result).
     _checked([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=root)
