@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from tests.e2e.conftest import EXAMPLES
+from reconciler.sandbox.demo import EXAMPLE_DIR, example_files
+from tests.e2e.conftest import EXAMPLES, REPO
 
 NAMES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 
@@ -30,8 +32,8 @@ def test_written_files_are_the_example_with_a_modeline_for_a_schema_beside_them(
 
 def test_the_written_example_plans_like_the_repository_one(workspace, cli):
     assert cli("sandbox", "init", "demo").exit_code == 0
-    ours = cli("plan", "demo", "--sandbox", "--output", "json").output
-    theirs = cli("plan", str(EXAMPLES), "--sandbox", "--output", "json").output
+    ours = cli("plan", "demo", "--sandbox", "--output", "json").stdout
+    theirs = cli("plan", str(EXAMPLES), "--sandbox", "--output", "json").stdout
     assert '"admanager"' in ours and '"yext"' in ours
     assert ours.replace("demo/", "") == theirs.replace(f"{EXAMPLES}/", "")
 
@@ -67,3 +69,11 @@ def test_init_into_a_file_is_one_line_error(workspace, cli):
     assert result.exit_code == 2
     assert "Directory 'taken' is a file." in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_repository_example_is_a_link_to_the_packaged_one_not_a_copy():
+    assert EXAMPLES.is_symlink() and EXAMPLES.resolve() == EXAMPLE_DIR
+    listed = subprocess.run(["git", "ls-files", "--stage", "examples/desired-state"],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert listed.split()[0] == "120000", "git stores the link itself"
+    assert [p.name for p in example_files()] == NAMES and len(NAMES) == 5
