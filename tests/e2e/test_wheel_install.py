@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import REPO, served_exports
 
 PROVIDERS = ["admanager", "commvault", "licensespring", "uipath", "yext"]
 
@@ -117,14 +117,8 @@ def test_sandbox_serve_without_a_path_serves_the_packaged_example(installed):
                               cwd=installed.home, env=installed.env({"PYTHONUNBUFFERED": "1"}),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        exports: dict[str, str] = {}
         assert server.stdout is not None
-        for line in server.stdout:
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value.strip("'")
-            if line.startswith("# serving"):
-                break
+        exports = served_exports(server.stdout)
         assert server.poll() is None, server.stderr.read() if server.stderr else ""
         for provider in PROVIDERS:
             assert exports[f"{provider.upper()}_BASE_URL"].startswith("http://127.0.0.1:")
