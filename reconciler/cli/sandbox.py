@@ -16,7 +16,12 @@ from reconciler.cli.common import (
 )
 from reconciler.errors import ConfigError
 from reconciler.pipeline import load_desired
-from reconciler.sandbox.demo import DEFAULT_INIT_DIR, EXAMPLE_DIR
+from reconciler.sandbox.demo import (
+    DEFAULT_INIT_DIR,
+    EXAMPLE_DIR,
+    existing_targets,
+    write_example,
+)
 from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
 
 
@@ -26,17 +31,15 @@ def sandbox() -> None:
 
 
 @sandbox.command("init")
-@click.argument("directory", default=str(DEFAULT_INIT_DIR),
+@click.argument("directory", metavar="[DIR]", default=str(DEFAULT_INIT_DIR),
                 type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite example files already there.")
 def sandbox_init(directory: Path, force: bool) -> None:
-    """Writes the example desired state (one file per vendor) into DIRECTORY.
+    """Writes the example desired state (one file per vendor) into DIR.
 
-    DIRECTORY defaults to ./desired-state. Existing files are never overwritten
-    without --force.
+    DIR defaults to ./desired-state. Existing files are never overwritten without
+    --force. Then `reconciler plan DIR --sandbox` plans it against the simulators.
     """
-    from reconciler.sandbox.demo import existing_targets, write_example
-
     clashes = existing_targets(directory)
     if clashes and not force:
         more = f" (and {len(clashes) - 1} more example files)" if len(clashes) > 1 else ""
