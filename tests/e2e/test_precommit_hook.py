@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pre_commit.clientlib import load_manifest
 
 from tests.e2e.conftest import EXAMPLES, REPO
@@ -71,3 +72,13 @@ def test_pre_commit_try_repo_installs_and_runs_the_hook(tmp_path):
                             text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"reconciler validate\.+Passed", result.stdout), result.stdout
+
+
+def test_the_readme_configuration_uses_this_hook_with_its_default_folder():
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    (config,) = [yaml.safe_load(b) for b in blocks if "reconciler-validate" in b]
+    (repo,) = config["repos"]
+    (hook,) = repo["hooks"]
+    assert hook["id"] == _hook()["id"] and hook["args"] == _hook()["args"]
+    assert all(re.search(hook["files"], f"{hook['args'][0]}/{p.name}")
+               for p in EXAMPLES.glob("*.yaml"))
