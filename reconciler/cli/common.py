@@ -16,6 +16,7 @@ from typing import NoReturn, TypeVar
 
 import click
 
+from reconciler import DISTRIBUTION
 from reconciler.connectors import Connector, NetworkConnector
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
@@ -182,7 +183,7 @@ class _VendorListingGroup(click.Group):
 
 
 @click.group(cls=_VendorListingGroup)
-@click.version_option(package_name="reconciler")
+@click.version_option(package_name=DISTRIBUTION)
 def main() -> None:
     """Declarative, GitOps-style reconciliation of software license assignments."""
 

@@ -1,7 +1,8 @@
-"""`sandbox`: the built-in vendor simulators (reset, faults, approve/reject, serve)."""
+"""`sandbox`: the built-in vendor simulators (init, reset, faults, approve/reject, serve)."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,12 +17,42 @@ from reconciler.cli.common import (
 from reconciler.envnames import BASE_URL_SETTING, conventional_variable
 from reconciler.errors import ConfigError
 from reconciler.pipeline import load_desired
+from reconciler.sandbox.demo import (
+    DEFAULT_INIT_DIR,
+    EXAMPLE_DIR,
+    existing_targets,
+    write_example,
+)
 from reconciler.sandbox.runtime import DEFAULT_STATE_DIR, InProcessSandbox
 
 
 @main.group()
 def sandbox() -> None:
     """The built-in vendor simulators."""
+
+
+@sandbox.command("init")
+@click.argument("directory", metavar="[DIR]", default=str(DEFAULT_INIT_DIR),
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite example files already there.")
+def sandbox_init(directory: Path, force: bool) -> None:
+    """Writes the example desired state (one file per vendor) into DIR.
+
+    DIR defaults to ./desired-state. Existing files are never overwritten without
+    --force. Then `reconciler plan DIR --sandbox` plans it against the simulators.
+    """
+    clashes = existing_targets(directory)
+    if clashes and not force:
+        more = f" (and {len(clashes) - 1} more example files)" if len(clashes) > 1 else ""
+        _fail(f"error: {clashes[0]} already exists{more}; nothing written "
+              "(--force overwrites)")
+    try:
+        written = write_example(directory)
+    except OSError as error:
+        _fail(f"error: cannot write the example into {directory}: {error.strerror or error}")
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: reconciler plan {shlex.quote(str(directory))} --sandbox")
 
 
 @sandbox.command("reset")
@@ -134,12 +165,12 @@ sandbox_reject = _approver_command(approve=False)
 def sandbox_serve(paths: Sequence[str], env_file: Path | None, host: str) -> None:
     """Serves the simulators over HTTP and prints the environment that points at them.
 
-    PATHS (default: examples/desired-state) are read only to learn which environment
-    variables the YAML names for base URLs and credentials.
+    PATHS (default: the packaged example, as `sandbox init` writes it) are read only
+    to learn which environment variables the YAML names for base URLs and credentials.
     """
     from reconciler.sandbox.serve import serve
 
-    chosen = list(paths) or ["examples/desired-state"]
+    chosen = list(paths) or [str(EXAMPLE_DIR)]
     try:
         desired = load_desired(chosen)
     except ConfigError as error:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from reconciler import DISTRIBUTION
 from reconciler.errors import JournalError
 from reconciler.journal.entries import (
     INSERT_COLUMNS,
@@ -61,8 +62,12 @@ def open_store(target: str | Path) -> Store:
         from reconciler.journal.sqlite import SqliteStore
 
         return SqliteStore(target)
-    from reconciler.journal.postgres import PostgresStore
-
+    try:
+        from reconciler.journal.postgres import PostgresStore
+    except ImportError as error:  # the driver is the optional `postgres` extra
+        raise JournalError(
+            f"a PostgreSQL journal needs the psycopg driver ({error}): "
+            f"pip install '{DISTRIBUTION}[postgres]'") from None
     return PostgresStore(target)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +51,15 @@ def request_log(workspace: Path, provider: str) -> list[dict[str, Any]]:
 
 def changing(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e["method"] in {"POST", "PUT", "PATCH", "DELETE"}]
+
+
+def served_exports(lines: Iterable[str]) -> dict[str, str]:
+    """The `export NAME=value` lines `sandbox serve` prints, read up to `# serving`."""
+    exports: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            exports[name] = value.strip("'")
+        if line.startswith("# serving"):
+            break
+    return exports

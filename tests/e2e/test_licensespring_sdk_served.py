@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from tests.e2e.conftest import copy_example
+from tests.e2e.conftest import copy_example, served_exports
 
 KEY = "ACAD-7H2K-99QX-4M1P"
 
@@ -30,14 +30,8 @@ def served(workspace: Path) -> Iterator[dict[str, str]]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workspace,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        exports: dict[str, str] = {}
         assert server.stdout is not None
-        for line in server.stdout:
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value.strip("'")
-            if line.startswith("# serving"):
-                break
+        exports = served_exports(server.stdout)
         yield exports
     finally:
         server.terminate()

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.e2e.conftest import copy_example
+from tests.e2e.conftest import copy_example, served_exports
 
 
 def test_served_sandbox_exports_an_environment_that_plan_uses_over_http(workspace, cli):
@@ -29,14 +29,8 @@ def test_served_sandbox_exports_an_environment_that_plan_uses_over_http(workspac
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        exports: dict[str, str] = {}
         assert server.stdout is not None
-        for line in server.stdout:
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value.strip("'")
-            if line.startswith("# serving"):
-                break
+        exports = served_exports(server.stdout)
         assert exports["YEXT_BASE_URL"].startswith("http://127.0.0.1:")
         assert exports["YEXT_API_KEY"] == "sandbox-yext-api-key"
         assert (workspace / "sandbox.env").read_text().count("export ") == len(exports)
