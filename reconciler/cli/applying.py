@@ -11,6 +11,7 @@ import click
 from reconciler.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
+    Duration,
     _confirm_or_refuse,
     _connector,
     _fail,
@@ -49,11 +50,11 @@ from reconciler.targeting import parse_targets
 @click.option(
     "--wait",
     "wait_seconds",
-    type=click.FloatRange(min=0),
+    type=Duration(),
     default=None,
-    metavar="SECONDS",
+    metavar="DURATION",
     help="Poll async vendors (ADManager) until the requests created are executed or "
-    "rejected, for at most SECONDS.",
+    "rejected, for at most DURATION (60, 90s, 5m).",
 )
 @removals_option
 @journal_option

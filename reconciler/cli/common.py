@@ -17,6 +17,7 @@ from typing import NoReturn, TypeVar
 import click
 
 from reconciler.connectors import Connector, NetworkConnector
+from reconciler.durations import parse_duration
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal, open_journal
@@ -138,20 +139,19 @@ output_option = click.option(
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
 
 
-_SECONDS_PER_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+class Duration(click.ParamType):
+    """A `--flag DURATION` in seconds: Go style (`1h30m`, `90s`, `5m`, `0`), see durations."""
 
+    name = "duration"
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    """`0`, `30`, `30s`, `5m`, `1h`: how long to wait for another run's lock."""
-    text = value.strip().lower()
-    unit = text[-1] if text and text[-1] in "smh" else ""
-    try:
-        seconds = float(text[: len(text) - len(unit)]) * _SECONDS_PER_UNIT[unit]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a duration such as 0, 30s, 5m or 1h") from None
-    if seconds < 0:
-        raise click.BadParameter("a duration cannot be negative")
-    return seconds
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 target_option = click.option(
@@ -163,11 +163,12 @@ target_option = click.option(
 )
 lock_timeout_option = click.option(
     "--lock-timeout",
-    callback=_duration,
+    type=Duration(),
     default="0",
     metavar="DURATION",
     show_default=True,
-    help="Wait this long (30s, 5m) for another run's lock; 0 fails at once naming the holder.",
+    help="Wait this long (30s, 5m, 1h30m) for another run's lock; 0 fails at once naming "
+    "the holder.",
 )
 
 
@@ -181,7 +182,8 @@ class _VendorListingGroup(click.Group):
             formatter.write_dl([(name, cls.summary()) for name, cls in registry().items()])
 
 
-@click.group(cls=_VendorListingGroup)
+@click.group(cls=_VendorListingGroup,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="reconciler")
 def main() -> None:
     """Declarative, GitOps-style reconciliation of software license assignments."""
