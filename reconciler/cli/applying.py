@@ -11,7 +11,6 @@ import click
 from reconciler.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
-    Duration,
     _confirm_or_refuse,
     _connector,
     _fail,
@@ -22,6 +21,7 @@ from reconciler.cli.common import (
     _run,
     _saved_plan,
     _setup_logging,
+    duration,
     journal_option,
     lock_timeout_option,
     main,
@@ -50,7 +50,7 @@ from reconciler.targeting import parse_targets
 @click.option(
     "--wait",
     "wait_seconds",
-    type=Duration(),
+    callback=duration,
     default=None,
     metavar="DURATION",
     help="Poll async vendors (ADManager) until the requests created are executed or "

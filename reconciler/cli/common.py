@@ -139,19 +139,14 @@ output_option = click.option(
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
 
 
-class Duration(click.ParamType):
-    """A `--flag DURATION` in seconds: Go style (`1h30m`, `90s`, `5m`, `0`), see durations."""
-
-    name = "duration"
-
-    def convert(self, value: object, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_duration(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A `--flag DURATION` in seconds: Go style (`1h30m`, `90s`, `5m`, `0`); see durations."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 target_option = click.option(
@@ -163,7 +158,7 @@ target_option = click.option(
 )
 lock_timeout_option = click.option(
     "--lock-timeout",
-    type=Duration(),
+    callback=duration,
     default="0",
     metavar="DURATION",
     show_default=True,
