@@ -25,6 +25,7 @@ from reconciler.cli.common import (
     journal_option,
     lock_timeout_option,
     main,
+    parallelism_option,
     removals_option,
     sandbox_option,
     target_option,
@@ -60,6 +61,7 @@ from reconciler.targeting import parse_targets
 @journal_option
 @lock_timeout_option
 @target_option
+@parallelism_option
 @verbose_option
 def apply(
     targets: Sequence[str],
@@ -71,6 +73,7 @@ def apply(
     journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
+    parallelism: int | None,
     verbose: bool,
 ) -> None:
     """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go.
@@ -92,7 +95,7 @@ def apply(
         # A saved plan keeps its own targets unless others are given (then they must match).
         chosen_targets = target_values or (saved.targets if saved is not None else ())
         session = Session(desired, connector=_connector(sandbox), on_read=_read_done,
-                          targets=parse_targets(chosen_targets))
+                          targets=parse_targets(chosen_targets), parallelism=parallelism)
         with _locked(session, journal_path, lock_timeout) as journal:
             digest = plan_digest(saved) if saved is not None else None
             if digest is not None:

@@ -149,6 +149,14 @@ def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> f
         raise click.BadParameter(str(error)) from None
 
 
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Calls in flight per provider for this run, instead of the YAML's "
+    "limits.concurrency (not part of the plan).",
+)
 target_option = click.option(
     "--target",
     "target_values",

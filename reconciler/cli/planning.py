@@ -23,6 +23,7 @@ from reconciler.cli.common import (
     lock_timeout_option,
     main,
     output_option,
+    parallelism_option,
     removals_option,
     sandbox_option,
     target_option,
@@ -66,6 +67,7 @@ def validate(paths: Sequence[str]) -> None:
 @journal_option
 @lock_timeout_option
 @target_option
+@parallelism_option
 @verbose_option
 def plan(
     paths: Sequence[str],
@@ -77,6 +79,7 @@ def plan(
     journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
+    parallelism: int | None,
     verbose: bool,
 ) -> None:
     """Reads current state, diffs it with the YAML, prints the ordered plan.
@@ -87,7 +90,7 @@ def plan(
     _setup_logging(verbose)
 
     result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout,
-                         max_removals)
+                         max_removals, parallelism)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_json(result), encoding="utf-8")
@@ -118,6 +121,7 @@ def show(planfile: Path, output: str, verbose: bool) -> None:
 @journal_option
 @lock_timeout_option
 @target_option
+@parallelism_option
 @verbose_option
 def drift(
     paths: Sequence[str],
@@ -126,13 +130,15 @@ def drift(
     journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
+    parallelism: int | None,
     verbose: bool,
 ) -> None:
     """Scheduled check: exit 0 in sync, 2 drifted or held back (printed), 1 error."""
     _setup_logging(verbose)
 
     # Drift reports every difference: the blast-radius rail is for applying.
-    result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout, 10**9)
+    result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout, 10**9,
+                         parallelism)
     _print_plan(result, output, verbose)
     if not result.converged:
         if output == "text":
@@ -151,12 +157,13 @@ def _fresh_plan(
     journal_path: Path | str,
     lock_timeout: float,
     max_removals: int | None,
+    parallelism: int | None = None,
 ) -> Plan:
     """Load, lock the scopes, recover from the journal, read, plan: what plan and drift do."""
 
     async def work() -> Plan:
         session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
-                          targets=parse_targets(target_values))
+                          targets=parse_targets(target_values), parallelism=parallelism)
         with _locked(session, journal_path, lock_timeout) as journal:
             async with session:
                 with _reading(session.desired):
