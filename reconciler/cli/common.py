@@ -136,6 +136,11 @@ output_option = click.option(
     show_default=True,
     help="Plan format on stdout; logs and progress go to stderr.",
 )
+json_option = click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print the result as one JSON object on stdout (README: JSON results); "
+    "messages go to stderr, exit codes are unchanged.",
+)
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
 
 

@@ -20,6 +20,7 @@ from reconciler.cli.common import (
     _saved_plan,
     _setup_logging,
     journal_option,
+    json_option,
     lock_timeout_option,
     main,
     output_option,
@@ -29,24 +30,35 @@ from reconciler.cli.common import (
     target_option,
     verbose_option,
 )
+from reconciler.config.loader import discover
 from reconciler.errors import ConfigError
 from reconciler.model import Plan
 from reconciler.pipeline import Session, load_desired
 from reconciler.render.json import render_json
+from reconciler.render.results import validation_json
 from reconciler.targeting import parse_targets
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-def validate(paths: Sequence[str]) -> None:
+@json_option
+def validate(paths: Sequence[str], as_json: bool) -> None:
     """Checks desired-state files; contacts no vendor."""
     try:
         desired = load_desired(paths)
     except ConfigError as error:
-        for problem in error.problems:
-            click.echo(str(problem), err=True)
+        if as_json:
+            files, _ = discover(paths)
+            click.echo(validation_json([str(f) for f in files], error.problems), nl=False)
+        else:
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
         sys.exit(EXIT_ERROR)
     grants = sum(len(p.grants) for p in desired.providers.values())
+    if as_json:
+        click.echo(validation_json(desired.paths, [], providers=len(desired.providers),
+                                   grants=grants), nl=False)
+        return
     click.echo(
         f"valid: {len(desired.paths)} file(s), {len(desired.providers)} provider(s), "
         f"{grants} grant(s)"
