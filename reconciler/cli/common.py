@@ -181,7 +181,40 @@ lock_timeout_option = click.option(
 
 
 class _VendorListingGroup(click.Group):
-    """Help that lists the vendors installed here, each described by its own provider."""
+    """Help that lists the vendors installed here, each described by its own provider.
+
+    A command line click refuses (unknown option, bad value) exits 1 like any other
+    error, not click's 2: exit 2 means "changes present" to `plan --detailed-exitcode`
+    and `drift`, and a typo in a scheduled job must not read as drift.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise _refused(error) from None
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _refused(error) from None
+
+
+_HELP_ASKED: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""Bare `reconciler`: click (8.2+) shows the help through a UsageError; left as it is."""
+
+
+def _refused(error: click.UsageError) -> click.UsageError:
+    if isinstance(error, _HELP_ASKED):
+        return error
+    return _Refused(error.format_message(), error.ctx)
+
+
+class _Refused(click.UsageError):
+    """A refused command line: shown as click shows it, exit 1."""
+
+    exit_code = EXIT_ERROR
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         from reconciler.providers import registry

@@ -79,3 +79,16 @@ def test_unknown_shell_is_refused() -> None:
     result = CliRunner().invoke(main, ["completion", "powershell"])
     assert result.exit_code != 0
     assert "'powershell' is not one of 'bash', 'zsh', 'fish'" in result.output
+
+
+@pytest.mark.parametrize("args", [["drift", "x.yaml", "--no-such-flag"], ["no-such-command"],
+                                  ["--no-such-flag"], ["sandbox", "faults"],
+                                  ["plan", "x.yaml", "--lock-timeout", "inf"]])
+def test_a_refused_command_line_exits_1_never_2_which_means_changes(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "Error: " in result.output and "Traceback" not in result.output
+
+
+def test_bare_reconciler_still_shows_the_help() -> None:
+    assert "Commands:" in CliRunner().invoke(main, []).output

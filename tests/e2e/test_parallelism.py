@@ -84,6 +84,6 @@ def test_parallelism_is_not_part_of_the_plan(served_yext, cli, workspace):
 
 @pytest.mark.parametrize("value", ["0", "-1", "many"])
 def test_parallelism_below_one_is_refused(cli, value):
-    result = cli("plan", "x.yaml", "--parallelism", value)
-    assert result.exit_code != 0
+    result = cli("drift", "x.yaml", "--parallelism", value)
+    assert result.exit_code == 1, "not 2, which says drift"
     assert "Invalid value for '--parallelism'" in result.output

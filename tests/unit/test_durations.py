@@ -32,7 +32,7 @@ def test_not_a_duration_is_refused_with_an_example(text: str) -> None:
 @pytest.mark.parametrize("value", ["inf", "nan", "-5m", "soon"])
 def test_flag_refuses_a_bad_duration_naming_itself(flag: list[str], value: str) -> None:
     result = CliRunner().invoke(main, [*flag, value])
-    assert result.exit_code != 0
+    assert result.exit_code == 1, "1 as any error; 2 would read as changes or drift"
     assert f"Invalid value for '{flag[-1]}'" in result.output
     assert "1h30m" in result.output
     assert "Traceback" not in result.output
