@@ -188,6 +188,12 @@ class _VendorListingGroup(click.Group):
     and `drift`, and a typo in a scheduled job must not read as drift.
     """
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from reconciler.providers import registry
+
+        with formatter.section("Vendors (providers found installed)"):
+            formatter.write_dl([(name, cls.summary()) for name, cls in registry().items()])
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
@@ -215,12 +221,6 @@ class _Refused(click.UsageError):
     """A refused command line: shown as click shows it, exit 1."""
 
     exit_code = EXIT_ERROR
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from reconciler.providers import registry
-
-        with formatter.section("Vendors (providers found installed)"):
-            formatter.write_dl([(name, cls.summary()) for name, cls in registry().items()])
 
 
 @click.group(cls=_VendorListingGroup,
