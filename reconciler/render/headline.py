@@ -2,32 +2,22 @@
 
 `20 changes: 8 grants added, 9 removed, 3 changed; -2 seats; -78.00 USD/month`.
 Counted per grant change (what the YAML author edited), not per vendor call: one
-UiPath allocation call can change three grants. Held-back requests are named here
+UiPath allocation call can change three grants; a call that changes no grant (a
+vendor's clean-up step) counts as an "other call". Held-back requests are named here
 too, so "no changes" is never said while something is still unsettled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from reconciler.model import Action, Plan
-from reconciler.render.changes import direction, tally
+from reconciler.model import Plan
+from reconciler.render.changes import tally
 from reconciler.render.cost import cost_text
 
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun if count == 1 else noun + 's'}"
-
-
-def _grant_changes(actions: Sequence[Action]) -> dict[str, int]:
-    """Grants added, removed and changed; an action that lists no grant change (a
-    provider's bare call) counts once, by its direction."""
-    counted = tally(actions)
-    counts = {"added": counted.adds, "removed": counted.removes, "changed": counted.updates}
-    for action in actions:
-        if not action.changes:
-            counts[{"+": "added", "-": "removed"}.get(direction(action), "changed")] += 1
-    return counts
 
 
 def headline(plan: Plan, strong: Callable[[str], str] = str) -> str:
@@ -37,9 +27,8 @@ def headline(plan: Plan, strong: Callable[[str], str] = str) -> str:
         return "No changes: licenses match the desired state"
     if not plan.actions:
         return f"No new changes; {held} (not settled at the vendor yet)"
-    counts = _grant_changes(plan.actions)
-    total = sum(counts.values())
-    parts = [(counts[verb], verb) for verb in ("added", "removed", "changed")]
+    counted = tally(plan.actions)
+    parts = [(counted.adds, "added"), (counted.removes, "removed"), (counted.updates, "changed")]
     listed = [(count, verb) for count, verb in parts if count]
     words = [
         f"{_plural(count, 'grant') if index == 0 else count} {verb}"
@@ -47,8 +36,12 @@ def headline(plan: Plan, strong: Callable[[str], str] = str) -> str:
     ]
     words = [strong(word) if verb == "removed" else word
              for word, (_, verb) in zip(words, listed, strict=True)]
-    line = (f"{_plural(total, 'change')}: {', '.join(words)}" if total
-            else _plural(len(plan.actions), "action"))
+    # A call that changes no declared grant (a vendor's clean-up step) is still a change.
+    others = sum(1 for action in plan.actions if not action.changes)
+    if others:
+        words.append(f"{_plural(others, 'other call')}")
+    total = counted.adds + counted.removes + counted.updates + others
+    line = f"{_plural(total, 'change')}: {', '.join(words)}"
     seats = sum(pool.seat_delta for pool in plan.summary.pools)
     extras = [f"{seats:+d} {'seat' if abs(seats) == 1 else 'seats'}" if seats else "",
               cost_text(plan.summary.pools, skip_zero=True), held]

@@ -95,3 +95,11 @@ def test_a_bad_currency_or_period_is_refused_at_its_line(tmp_path: Path, setting
         load_desired([str(path)])
     [problem] = caught.value.problems
     assert str(problem).startswith(f"{path}:4: providers.yext.{setting}")
+
+
+def test_a_call_that_changes_no_grant_counts_as_an_other_call():
+    plan = example_plan()
+    bare = plan.actions[0].model_copy(update={"changes": (), "id": "crm:cleanup"})
+    plan = plan.model_copy(update={"actions": (*plan.actions, bare)})
+    assert headline(plan).startswith(
+        "6 changes: 2 grants added, 2 removed, 1 changed, 1 other call; ")

@@ -28,12 +28,15 @@ FREEING = ("remove", "release")
 
 def action(provider: str, verb: str, subject: str, license: str, reason: str, *,
            pool: str | None = None, kind: str = "user", quantity: int | None = None) -> Action:
-    after = None
+    held = Grant(provider=provider, pool=pool or license, license=license,
+                 subject=Subject(kind=kind, id=subject), quantity=quantity)
     if quantity is not None:
-        after = Grant(provider=provider, pool=pool or license, license=license,
-                      subject=Subject(kind=kind, id=subject), quantity=quantity)
-    changes = () if after is None else (Change(kind=ChangeKind.UPDATE, after=after,
-                                               reason=reason),)
+        change = Change(kind=ChangeKind.UPDATE, after=held, reason=reason)
+    elif verb in FREEING:
+        change = Change(kind=ChangeKind.REMOVE, before=held, reason=reason)
+    else:
+        change = Change(kind=ChangeKind.ADD, after=held, reason=reason)
+    changes = (change,)
     return Action(id=f"{provider}:{verb}:{subject}:{license}", verb=verb, provider=provider,
                   pool=pool or license, subject=Subject(kind=kind, id=subject), license=license,
                   phase=100, reason=reason, changes=changes,
@@ -184,7 +187,7 @@ def test_names_from_vendors_cannot_break_the_layout():
     table = [line for line in text.splitlines() if line.startswith("| crm/")]
     assert len(table) == 1 and table[0].count(" | ") == 5 and "\\|" in table[0]
     removal = next(line for line in text.splitlines() if line.startswith("- 🔴 `- remove`"))
-    assert "``lic`x&lt;" not in removal and "`` lic`x" in removal
+    assert "``lic`x&lt;" not in removal and "`` - lic`x" in removal
 
 
 def test_secrets_are_masked():
