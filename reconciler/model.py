@@ -261,6 +261,8 @@ class PoolSummary(Frozen):
     used_after: int
     seat_delta: int
     unit_price: float | None = None
+    currency: str | None = None
+    period: str | None = None
 
 
 class Summary(Frozen):
@@ -360,6 +362,10 @@ class PoolDecl(Frozen):
     id: str
     prune: bool = False
     unit_price: float | None = None
+    currency: str | None = None
+    """ISO 4217 code of `unit_price`: the pool's own, else its provider's."""
+    period: str | None = None
+    """What `unit_price` pays for (`month`): the pool's own, else its provider's."""
     source: Location | None = None
 
 

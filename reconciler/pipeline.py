@@ -105,8 +105,13 @@ class Session:
         secrets: Secrets | None = None,
         on_read: Callable[[str, CurrentState, float], None] | None = None,
         targets: Sequence[Target] = (),
+        parallelism: int | None = None,
     ) -> None:
         self.targets = tuple(targets)
+        self.parallelism = parallelism
+        """Calls in flight per provider for this run (`--parallelism`), instead of each
+        YAML's `limits.concurrency`. A run setting, not desired state: it is applied to
+        the clients only, so the plan and its digest do not depend on it."""
         self.target_pools = {
             name: pools for name, pools in pools_by_provider(self.targets).items()
             if pools is not None
@@ -149,6 +154,8 @@ class Session:
                     problems.extend(bad_urls)
                     continue
             limits = desired.limits
+            if self.parallelism is not None:
+                limits = limits.model_copy(update={"concurrency": self.parallelism})
             client = new_client(endpoint.base_url, endpoint.transport, limits.timeout,
                                 limits.concurrency)
             self._clients.append(client)

@@ -440,7 +440,7 @@ def summarize(
         for change in action.changes:
             delta[(action.provider, change.grant.pool)] += change.seat_delta
     prices = {
-        (name, pool.id): pool.unit_price
+        (name, pool.id): pool
         for name, provider in desired.providers.items()
         for pool in provider.pools
     }
@@ -449,6 +449,7 @@ def summarize(
     for (provider, pool_id), seats in sorted(delta.items()):
         pool = known.get((provider, pool_id))
         used = pool.used if pool else 0
+        declared = prices.get((provider, pool_id))
         pools.append(
             PoolSummary(
                 provider=provider,
@@ -457,7 +458,9 @@ def summarize(
                 used_before=used,
                 used_after=used + seats,
                 seat_delta=seats,
-                unit_price=prices.get((provider, pool_id)),
+                unit_price=declared.unit_price if declared else None,
+                currency=declared.currency if declared else None,
+                period=declared.period if declared else None,
             )
         )
     return Summary(

@@ -7,7 +7,7 @@ group of commands; importing them registers them on `main`.
 
 from __future__ import annotations
 
-from reconciler.cli import applying, journaling, planning, sandbox, vendors
+from reconciler.cli import applying, completion, journaling, planning, sandbox, vendors
 from reconciler.cli.common import main
 
-__all__ = ["applying", "journaling", "main", "planning", "sandbox", "vendors"]
+__all__ = ["applying", "completion", "journaling", "main", "planning", "sandbox", "vendors"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -21,9 +22,12 @@ from reconciler.cli.common import (
     _run,
     _saved_plan,
     _setup_logging,
+    duration,
     journal_option,
+    json_option,
     lock_timeout_option,
     main,
+    parallelism_option,
     removals_option,
     sandbox_option,
     target_option,
@@ -31,10 +35,11 @@ from reconciler.cli.common import (
 )
 from reconciler.config.loader import discover
 from reconciler.errors import PlanAlreadyAppliedError
-from reconciler.model import OutcomeStatus, Plan
+from reconciler.model import Action, Outcome, OutcomeStatus, PendingChange, Plan
 from reconciler.pipeline import Session, load_desired, refuse_incomplete
 from reconciler.progress import Reporter
 from reconciler.providers.base import Resolution
+from reconciler.render.results import apply_json
 from reconciler.render.text import action_line, render_requests, render_text
 from reconciler.sealing import plan_digest
 from reconciler.sealpaths import PlanPathError, confined_files
@@ -50,16 +55,18 @@ from reconciler.targeting import parse_targets
 @click.option(
     "--wait",
     "wait_seconds",
-    type=click.FloatRange(min=0),
+    callback=duration,
     default=None,
-    metavar="SECONDS",
+    metavar="DURATION",
     help="Poll async vendors (ADManager) until the requests created are executed or "
-    "rejected, for at most SECONDS.",
+    "rejected, for at most DURATION (60, 90s, 5m).",
 )
 @removals_option
 @journal_option
 @lock_timeout_option
 @target_option
+@parallelism_option
+@json_option
 @verbose_option
 def apply(
     targets: Sequence[str],
@@ -71,6 +78,8 @@ def apply(
     journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
+    parallelism: int | None,
+    as_json: bool,
     verbose: bool,
 ) -> None:
     """Executes a saved plan (PLANFILE), or plans and applies PATH... in one go.
@@ -82,6 +91,7 @@ def apply(
     _setup_logging(verbose)
     planfile = bool(targets) and targets[0].endswith(".json")
     saved = _saved_plan(targets[0]) if planfile else None
+    ran = _Ran()
 
     async def work() -> bool:
         if saved is not None:
@@ -92,7 +102,7 @@ def apply(
         # A saved plan keeps its own targets unless others are given (then they must match).
         chosen_targets = target_values or (saved.targets if saved is not None else ())
         session = Session(desired, connector=_connector(sandbox), on_read=_read_done,
-                          targets=parse_targets(chosen_targets))
+                          targets=parse_targets(chosen_targets), parallelism=parallelism)
         with _locked(session, journal_path, lock_timeout) as journal:
             digest = plan_digest(saved) if saved is not None else None
             if digest is not None:
@@ -107,15 +117,19 @@ def apply(
                     # One vendor unread: refuse the whole apply (a partial apply would be
                     # reported as if the estate had converged).
                     refuse_incomplete(chosen, "the plan")
+                ran.held_back, ran.notes = list(chosen.pending), list(chosen.notes)
                 if dry_run:
-                    click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
+                    ran.would_send = list(chosen.actions)
+                    if not as_json:
+                        click.echo(REDACTOR.text(render_requests(chosen)), nl=False)
                     return True
                 if not chosen.actions:
-                    click.echo(REDACTOR.text(render_text(chosen)), nl=False)
+                    click.echo(REDACTOR.text(render_text(chosen)), nl=False, err=as_json)
                     if chosen.pending and wait_seconds is not None:
                         waited = await session.wait_for(
                             session.journal_pending(journal), journal,
                             timeout=wait_seconds, listener=_settled)
+                        ran.settled = waited
                         still_in_doubt = any(entry.provider in session.providers
                                              for entry in journal.in_doubt())
                         return (bool(waited) and not still_in_doubt
@@ -123,17 +137,19 @@ def apply(
                     # Held back (pending at the vendor, in doubt) is not converged.
                     return chosen.converged
                 if saved is None and not auto_approve:
-                    click.echo(REDACTOR.text(render_text(chosen)), nl=False)
+                    click.echo(REDACTOR.text(render_text(chosen)), nl=False, err=as_json)
                     _confirm_or_refuse()
                 if digest is not None:
                     _refuse_if_applied(journal.claim_plan(digest))
                 reporter = Reporter()
                 with reporter.track("applying", len(chosen.actions)):
                     report = await session.apply(chosen, journal, _progress(reporter))
+                    ran.results = report.results
                     if wait_seconds is not None:
                         settled = await session.wait_for_pending(
                             report, journal, timeout=wait_seconds, listener=_settled
                         )
+                        ran.settled = settled
         total = len(report.results)
         pending = report.count(OutcomeStatus.PENDING)
         waiting = f" ({pending} pending at the vendor)" if pending else ""
@@ -149,7 +165,23 @@ def apply(
         return report.ok and not unsettled
 
     ok = _run(work)
-    sys.exit(EXIT_OK if ok else EXIT_ERROR)
+    code = EXIT_OK if ok else EXIT_ERROR
+    if as_json:
+        click.echo(apply_json(ran.results, ran.held_back, ran.settled, exit_code=code,
+                              notes=ran.notes, would_send=ran.would_send, dry_run=dry_run),
+                   nl=False)
+    sys.exit(code)
+
+
+@dataclass
+class _Ran:
+    """What one apply did, collected for `--json`."""
+
+    results: list[tuple[Action, Outcome]] = field(default_factory=list)
+    held_back: list[PendingChange] = field(default_factory=list)
+    settled: list[Resolution] = field(default_factory=list)
+    would_send: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _refuse_if_applied(at: str | None) -> None:

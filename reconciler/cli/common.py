@@ -18,6 +18,7 @@ import click
 
 from reconciler import DISTRIBUTION
 from reconciler.connectors import Connector, NetworkConnector
+from reconciler.durations import parse_duration
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal, open_journal
@@ -136,25 +137,32 @@ output_option = click.option(
     show_default=True,
     help="Plan format on stdout; logs and progress go to stderr.",
 )
+json_option = click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print the result as one JSON object on stdout (README: JSON results); "
+    "messages go to stderr, exit codes are unchanged.",
+)
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show calls and log more.")
 
 
-_SECONDS_PER_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    """`0`, `30`, `30s`, `5m`, `1h`: how long to wait for another run's lock."""
-    text = value.strip().lower()
-    unit = text[-1] if text and text[-1] in "smh" else ""
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A `--flag DURATION` in seconds: Go style (`1h30m`, `90s`, `5m`, `0`); see durations."""
+    if value is None:
+        return None
     try:
-        seconds = float(text[: len(text) - len(unit)]) * _SECONDS_PER_UNIT[unit]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a duration such as 0, 30s, 5m or 1h") from None
-    if seconds < 0:
-        raise click.BadParameter("a duration cannot be negative")
-    return seconds
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Calls in flight per provider for this run, instead of the YAML's "
+    "limits.concurrency (not part of the plan).",
+)
 target_option = click.option(
     "--target",
     "target_values",
@@ -164,16 +172,22 @@ target_option = click.option(
 )
 lock_timeout_option = click.option(
     "--lock-timeout",
-    callback=_duration,
+    callback=duration,
     default="0",
     metavar="DURATION",
     show_default=True,
-    help="Wait this long (30s, 5m) for another run's lock; 0 fails at once naming the holder.",
+    help="Wait this long (30s, 5m, 1h30m) for another run's lock; 0 fails at once naming "
+    "the holder.",
 )
 
 
 class _VendorListingGroup(click.Group):
-    """Help that lists the vendors installed here, each described by its own provider."""
+    """Help that lists the vendors installed here, each described by its own provider.
+
+    A command line click refuses (unknown option, bad value) exits 1 like any other
+    error, not click's 2: exit 2 means "changes present" to `plan --detailed-exitcode`
+    and `drift`, and a typo in a scheduled job must not read as drift.
+    """
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         from reconciler.providers import registry
@@ -181,8 +195,37 @@ class _VendorListingGroup(click.Group):
         with formatter.section("Vendors (providers found installed)"):
             formatter.write_dl([(name, cls.summary()) for name, cls in registry().items()])
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise _refused(error) from None
 
-@click.group(cls=_VendorListingGroup)
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _refused(error) from None
+
+
+_HELP_ASKED: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""Bare `reconciler`: click (8.2+) shows the help through a UsageError; left as it is."""
+
+
+def _refused(error: click.UsageError) -> click.UsageError:
+    if isinstance(error, _HELP_ASKED):
+        return error
+    return _Refused(error.format_message(), error.ctx)
+
+
+class _Refused(click.UsageError):
+    """A refused command line: shown as click shows it, exit 1."""
+
+    exit_code = EXIT_ERROR
+
+
+@click.group(cls=_VendorListingGroup,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name=DISTRIBUTION)
 def main() -> None:
     """Declarative, GitOps-style reconciliation of software license assignments."""

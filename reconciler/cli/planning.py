@@ -20,33 +20,46 @@ from reconciler.cli.common import (
     _saved_plan,
     _setup_logging,
     journal_option,
+    json_option,
     lock_timeout_option,
     main,
     output_option,
+    parallelism_option,
     removals_option,
     sandbox_option,
     target_option,
     verbose_option,
 )
+from reconciler.config.loader import discover
 from reconciler.errors import ConfigError
 from reconciler.model import Plan
 from reconciler.pipeline import Session, load_desired
 from reconciler.render.json import render_json
+from reconciler.render.results import validation_json
 from reconciler.secrets import REDACTOR
 from reconciler.targeting import parse_targets
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-def validate(paths: Sequence[str]) -> None:
+@json_option
+def validate(paths: Sequence[str], as_json: bool) -> None:
     """Checks desired-state files; contacts no vendor."""
     try:
         desired = load_desired(paths)
     except ConfigError as error:
-        for problem in error.problems:
-            click.echo(str(problem), err=True)
+        if as_json:
+            files, _ = discover(paths)
+            click.echo(validation_json([str(f) for f in files], error.problems), nl=False)
+        else:
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
         sys.exit(EXIT_ERROR)
     grants = sum(len(p.grants) for p in desired.providers.values())
+    if as_json:
+        click.echo(validation_json(desired.paths, [], providers=len(desired.providers),
+                                   grants=grants), nl=False)
+        return
     click.echo(
         f"valid: {len(desired.paths)} file(s), {len(desired.providers)} provider(s), "
         f"{grants} grant(s)"
@@ -67,6 +80,7 @@ def validate(paths: Sequence[str]) -> None:
 @journal_option
 @lock_timeout_option
 @target_option
+@parallelism_option
 @verbose_option
 def plan(
     paths: Sequence[str],
@@ -78,6 +92,7 @@ def plan(
     journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
+    parallelism: int | None,
     verbose: bool,
 ) -> None:
     """Reads current state, diffs it with the YAML, prints the ordered plan.
@@ -88,7 +103,7 @@ def plan(
     _setup_logging(verbose)
 
     result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout,
-                         max_removals)
+                         max_removals, parallelism)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_json(result), encoding="utf-8")
@@ -120,6 +135,7 @@ def show(planfile: Path, output: str, verbose: bool) -> None:
 @journal_option
 @lock_timeout_option
 @target_option
+@parallelism_option
 @verbose_option
 def drift(
     paths: Sequence[str],
@@ -128,13 +144,15 @@ def drift(
     journal_path: Path | str,
     lock_timeout: float,
     target_values: Sequence[str],
+    parallelism: int | None,
     verbose: bool,
 ) -> None:
     """Scheduled check: exit 0 in sync, 2 drifted or held back (printed), 1 error."""
     _setup_logging(verbose)
 
     # Drift reports every difference: the blast-radius rail is for applying.
-    result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout, 10**9)
+    result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout, 10**9,
+                         parallelism)
     _print_plan(result, output, verbose)
     _exit_if_unread(result)
     if not result.converged:
@@ -163,12 +181,13 @@ def _fresh_plan(
     journal_path: Path | str,
     lock_timeout: float,
     max_removals: int | None,
+    parallelism: int | None = None,
 ) -> Plan:
     """Load, lock the scopes, recover from the journal, read, plan: what plan and drift do."""
 
     async def work() -> Plan:
         session = Session(load_desired(paths), connector=_connector(sandbox), on_read=_read_done,
-                          targets=parse_targets(target_values))
+                          targets=parse_targets(target_values), parallelism=parallelism)
         with _locked(session, journal_path, lock_timeout) as journal:
             async with session:
                 with _reading(session.desired):

@@ -15,6 +15,7 @@ from reconciler.cli.common import (
     _reading,
     _run,
     main,
+    parallelism_option,
     sandbox_option,
 )
 from reconciler.errors import ConfigError, ReconcilerError
@@ -30,7 +31,9 @@ from reconciler.secrets import REDACTOR
               help="Desired-state file(s) whose connection (and scope: UiPath organizations, "
                    "ADManager domains) to use. Default: variables named <PROVIDER>_<SETTING>.")
 @sandbox_option
-def import_command(provider: str, pool: str | None, source: str | None, sandbox: bool) -> None:
+@parallelism_option
+def import_command(provider: str, pool: str | None, source: str | None, sandbox: bool,
+                   parallelism: int | None) -> None:
     """Writes the current vendor state as desired-state YAML on stdout."""
     from reconciler.importer import emptiness, kept_connection, to_document
     from reconciler.providers import registry
@@ -40,7 +43,8 @@ def import_command(provider: str, pool: str | None, source: str | None, sandbox:
     fields = registry()[provider].connection_model.model_fields
 
     async def work() -> str:
-        async with Session(desired, connector=_connector(sandbox), on_read=_read_done) as session:
+        async with Session(desired, connector=_connector(sandbox), on_read=_read_done,
+                           parallelism=parallelism) as session:
             with _reading(desired):
                 current = (await session.read())[provider]
         warning = emptiness(provider, current, pool, scoped=source is not None)
@@ -58,7 +62,8 @@ def import_command(provider: str, pool: str | None, source: str | None, sandbox:
               help="Desired-state file(s) whose connection to use. Default: variables named "
                    "<PROVIDER>_<SETTING>, as for import.")
 @sandbox_option
-def probe(provider: str, source: str | None, sandbox: bool) -> None:
+@parallelism_option
+def probe(provider: str, source: str | None, sandbox: bool, parallelism: int | None) -> None:
     """Reads PROVIDER as `plan` would and prints each answer's status and JSON shape.
 
     Only read calls (and the vendor's login) are sent; values are never printed. Run it
@@ -71,7 +76,8 @@ def probe(provider: str, source: str | None, sandbox: bool) -> None:
     observed = Observed()
 
     async def work() -> str | None:
-        async with Session(desired, connector=_connector(sandbox)) as session:
+        async with Session(desired, connector=_connector(sandbox),
+                           parallelism=parallelism) as session:
             session.providers[provider].http.client.event_hooks["response"].append(
                 observed.record)
             try:

@@ -9,7 +9,7 @@ because this module must not know any vendor.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -53,11 +53,25 @@ class SubjectEntry(BaseModel):
         return dict(self.model_extra or {})
 
 
+Currency = Annotated[str, Field(
+    pattern=r"^[A-Z]{3}$", description="ISO 4217 code of unit_price (USD, EUR...), for cost",
+)]
+Period = Literal["day", "week", "month", "quarter", "year"]
+
+
 class PoolSettings(Strict):
     prune: bool = Field(
         default=False, description="Make the whole pool authoritative: remove undeclared holders"
     )
-    unit_price: float | None = Field(default=None, ge=0, description="Price per seat, for cost")
+    unit_price: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Price per seat, for cost"
+    )
+    currency: Currency | None = Field(
+        default=None, description="Currency of unit_price (default: the provider's currency)"
+    )
+    period: Period | None = Field(
+        default=None, description="What unit_price pays for (default: the provider's period)"
+    )
 
 
 class LimitsSpec(Strict):
@@ -111,6 +125,12 @@ class ProviderBlock(Strict):
         default=None, description="Vendor settings; secrets are named by *_env variables"
     )
     limits: LimitsSpec | None = None
+    currency: Currency | None = Field(
+        default=None, description="Currency of this provider's pool prices (unit_price)"
+    )
+    period: Period | None = Field(
+        default=None, description="What this provider's pool prices pay for: a seat per period"
+    )
     pools: dict[str, PoolSettings] = Field(default_factory=dict)
     subjects: list[SubjectEntry] = Field(default_factory=list)
 

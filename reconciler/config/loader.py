@@ -256,6 +256,8 @@ class _ProviderBuilder:
         self.connection_invalid = False
         self.limits: Limits = Limits()
         self.limits_at: Location | None = None
+        self.pricing: dict[str, tuple[str, Location]] = {}
+        """Provider-wide `currency` and `period`, with where each was set."""
         self.pools: dict[str, PoolDecl] = {}
         self.subjects: dict[tuple[str, str], SubjectDecl] = {}
         self.grants: dict[tuple[str, ...], Grant] = {}
@@ -274,6 +276,8 @@ class _ProviderBuilder:
                 self.limits_at = at
                 given = block.limits.model_dump(exclude_none=True)
                 self.limits = self.limits.model_copy(update=given)
+        for key in ("currency", "period"):
+            self._add_pricing(source, key, getattr(block, key), base, problems)
         for pool_id, settings in block.pools.items():
             at = source.location((*base, "pools", pool_id))
             previous = self.pools.get(pool_id)
@@ -287,10 +291,24 @@ class _ProviderBuilder:
                 )
                 continue
             self.pools[pool_id] = PoolDecl(
-                id=pool_id, prune=settings.prune, unit_price=settings.unit_price, source=at
+                id=pool_id, prune=settings.prune, unit_price=settings.unit_price,
+                currency=settings.currency, period=settings.period, source=at
             )
         for index, entry in enumerate(block.subjects):
             self._add_subject(source, entry, (*base, "subjects", index), problems)
+
+    def _add_pricing(self, source: SourceDocument, key: str, value: str | None,
+                     base: DataPath, problems: list[Problem]) -> None:
+        """A provider's default `currency` or `period`: one value, wherever it is set."""
+        if value is None:
+            return
+        at = source.location((*base, key))
+        previous = self.pricing.get(key)
+        if previous is not None and previous[0] != value:
+            problems.append(Problem(at, f"{key} of '{self.name}' is already set to "
+                                        f"{previous[0]!r} at {previous[1]}"))
+            return
+        self.pricing.setdefault(key, (value, at))
 
     def _add_connection(
         self,
@@ -417,6 +435,12 @@ class _ProviderBuilder:
                 continue
             self.grants[grant.key] = grant
 
+    def _priced(self, pool: PoolDecl) -> PoolDecl:
+        """The pool with its provider's currency and period where it names none."""
+        currency = pool.currency or self.pricing.get("currency", (None,))[0]
+        period = pool.period or self.pricing.get("period", (None,))[0]
+        return pool.model_copy(update={"currency": currency, "period": period})
+
     def finish(self, problems: list[Problem]) -> ProviderDesired:
         connection = self.connection
         if connection is None and self.connection_invalid:
@@ -441,7 +465,8 @@ class _ProviderBuilder:
             subjects=tuple(
                 sorted(self.subjects.values(), key=lambda s: (s.subject.kind, s.subject.id))
             ),
-            pools=tuple(sorted(self.pools.values(), key=lambda p: p.id)),
+            pools=tuple(sorted((self._priced(p) for p in self.pools.values()),
+                               key=lambda p: p.id)),
             limits=self.limits,
             source=self.connection_at,
         )

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.durations import parse_duration
 from reconciler.model import Action
 
 COLUMNS = (
@@ -87,22 +88,18 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-_AGE = re.compile(r"^(\d+)([dhm])$")
-
-
 def parse_when(text: str, *, end: bool = False, now: dt.datetime | None = None) -> str:
     """`2026-11-30`, `2026-11-30T12:00`, `2026-11-30T12:00+01:00` or an age (`7d`, `12h`,
-    `30m`) as a bound comparable with `Entry.at`.
+    `1h30m`: a duration, parsed as `--lock-timeout` is) as a bound comparable with `Entry.at`.
 
     A bare date given as an end bound means "through that day", so `--since D --until D`
     is the whole of day D. Times without an offset are UTC (CI runners are). Raises
     ValueError with a message fit for a user.
     """
     text = text.strip()
-    age = _AGE.match(text)
-    if age:
-        unit = {"d": "days", "h": "hours", "m": "minutes"}[age.group(2)]
-        moment = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(**{unit: int(age.group(1))})
+    age = _age(text)
+    if age is not None:
+        moment = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(seconds=age)
     else:
         try:
             if len(text) == 10:
@@ -120,6 +117,17 @@ def parse_when(text: str, *, end: bool = False, now: dt.datetime | None = None) 
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _age(text: str) -> float | None:
+    """Seconds of an age with a unit (`30d`); None for anything else (a bare number is
+    not an age here: `2026` must not mean 2026 seconds ago)."""
+    if text.isdigit():
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

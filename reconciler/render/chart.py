@@ -18,12 +18,38 @@ OPEN_UP_TO = 6
 """Up to this many pools the chart is shown open; more are folded away."""
 
 
-def _label(pool: PoolSummary) -> str:
+LABEL_LENGTH = 40
+"""Longest axis label; longer names are cut, and a cut that meets another gets `~N`."""
+
+
+def _plain(pool: PoolSummary) -> str:
     # Only plain characters: a vendor's pool name must not close the chart or the
     # comment's HTML (`"`, `]`, `<`, backquotes, newlines all become `_`).
     text = f"{pool.provider}/{pool.pool}"
-    text = "".join(char if char.isalnum() or char in " _./:@+-" else "_" for char in text)
-    return f'"{text[:40]}"'
+    return "".join(char if char.isalnum() or char in " _./:@+-" else "_" for char in text)
+
+
+def _labels(pools: Sequence[PoolSummary]) -> list[str]:
+    """One distinct label per pool: two pools that share their first 40 characters (or
+    differ only in characters made plain) would otherwise read as one bar."""
+    labels = [_plain(pool)[:LABEL_LENGTH] for pool in pools]
+    taken = set(labels)
+    seen: set[str] = set()
+    for index, label in enumerate(labels):
+        if label not in seen:
+            seen.add(label)
+            continue
+        number = 2
+        while True:
+            suffix = f"~{number}"
+            candidate = _plain(pools[index])[: LABEL_LENGTH - len(suffix)] + suffix
+            if candidate not in taken:
+                break
+            number += 1
+        labels[index] = candidate
+        taken.add(candidate)
+        seen.add(candidate)
+    return [f'"{label}"' for label in labels]
 
 
 def _share(used: int, capacity: int) -> int:
@@ -45,7 +71,7 @@ def seat_chart(pools: Sequence[PoolSummary]) -> list[str]:
         "```mermaid",
         "xychart-beta",
         '    title "Seats in use, % of capacity: after the plan (bars), before (line)"',
-        f"    x-axis [{', '.join(_label(p) for p in charted)}]",
+        f"    x-axis [{', '.join(_labels(charted))}]",
         f'    y-axis "% of capacity" 0 --> {top}',
         f"    bar [{', '.join(map(str, after))}]",
         f"    line [{', '.join(map(str, before))}]",

@@ -1,4 +1,7 @@
-"""The pull-request view of a plan: summary tables, then each provider's actions, folded.
+"""The pull-request view of a plan: a headline, summary tables, each provider's actions folded.
+
+The first line is the headline (`render.headline`): what a reviewer reads in ten
+seconds, removals marked 🔴. Money is shown per currency and period (`render.cost`).
 
 It is posted as one GitHub comment, so it must always fit under GitHub's size limit:
 when a plan is too long, every provider keeps a fair share of the space, each cut
@@ -17,6 +20,8 @@ from collections.abc import Sequence
 from reconciler.model import Action, PendingChange, Plan, PoolSummary
 from reconciler.render.changes import action_changes, direction
 from reconciler.render.chart import seat_chart
+from reconciler.render.cost import cost_text, money
+from reconciler.render.headline import headline
 from reconciler.render.text import HELD_BACK_ADVICE
 from reconciler.secrets import REDACTOR
 
@@ -32,18 +37,12 @@ _CUT_NOTE_ROOM = 400
 
 def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
     """The plan as GitHub-flavoured Markdown, at most `limit` characters."""
-    head = ["## reconciler plan", ""]
+    head = [f"**{_inline(headline(plan, strong=_removal))}**", ""]
     # Providers that could not be read come first: this plan says nothing about them.
     head += _errors(plan)
     # Held-back changes come next: they are differences the vendor may not show yet.
     head += _pending(plan.pending)
-    if plan.converged:
-        head += ["**No changes.** Licenses match the desired state.", ""]
-    elif not plan.actions and not plan.pending:
-        head += ["**No changes** in the providers that could be read.", ""]
-    elif not plan.actions:
-        head += ["**No new changes**, but the changes above are not settled yet.", ""]
-    else:
+    if plan.actions:
         head += _provider_table(plan)
         head += _pool_table(plan.summary.pools)
         head += seat_chart(plan.summary.pools)
@@ -69,27 +68,29 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT) -> str:
 
 
 # ---- summary tables ----------------------------------------------------------------------
+def _removal(words: str) -> str:
+    return f"🔴 {words}"
+
+
 def _provider_table(plan: Plan) -> list[str]:
     by_provider: dict[str, list[Action]] = defaultdict(list)
     for action in plan.actions:
         by_provider[action.provider].append(action)
-    cost: dict[str, float] = defaultdict(float)
-    priced: set[str] = set()
+    pools_of: dict[str, list[PoolSummary]] = defaultdict(list)
     for pool in plan.summary.pools:
-        if pool.unit_price is not None:
-            cost[pool.provider] += pool.seat_delta * pool.unit_price
-            priced.add(pool.provider)
+        pools_of[pool.provider].append(pool)
     lines = [
         "| provider | " + " | ".join(VERBS) + " | cost delta |",
         "|---|" + "---:|" * (len(VERBS) + 1),
     ]
     for provider, actions in sorted(by_provider.items()):
         counts = [sum(1 for a in actions if a.verb == verb) for verb in VERBS]
-        price = f"{cost[provider]:+.2f}" if provider in priced else ""
+        price = cost_text(pools_of[provider])
         lines.append(f"| {_inline(provider)} | " + " | ".join(map(str, counts)) + f" | {price} |")
     if len(by_provider) > 1:
         totals = [sum(1 for a in plan.actions if a.verb == verb) for verb in VERBS]
-        price = f"**{sum(cost.values()):+.2f}**" if priced else ""
+        total = cost_text(plan.summary.pools)
+        price = f"**{total}**" if total else ""
         lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + f" | {price} |")
     return [*lines, ""]
 
@@ -112,17 +113,17 @@ def _pool_table(pools: Sequence[PoolSummary]) -> list[str]:
     hidden = [pool for index, pool in enumerate(pools) if index not in shown]
     if hidden:
         seats = sum(pool.seat_delta for pool in hidden)
-        priced = [pool for pool in hidden if pool.unit_price is not None]
-        money = sum(pool.seat_delta * (pool.unit_price or 0.0) for pool in priced)
         lines.append(
             f"| _{len(hidden)} more {_plural(len(hidden), 'pool')}_ | | | | {seats:+d} | "
-            f"{f'{money:+.2f}' if priced else ''} |"
+            f"{cost_text(hidden)} |"
         )
     return [*lines, ""]
 
 
 def _cost(pool: PoolSummary) -> str:
-    return "" if pool.unit_price is None else f"{pool.seat_delta * pool.unit_price:+.2f}"
+    if pool.unit_price is None:
+        return ""
+    return money(pool.seat_delta * pool.unit_price, pool.currency, pool.period)
 
 
 # ---- sections ----------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def _sections(actions: Sequence[Action]) -> list[Section]:
     sections: list[Section] = []
     for provider, listed in sorted(by_provider.items()):
         removals = sum(1 for a in listed if direction(a) == "-")
-        freeing = f", {_count(removals, 'removal')}" if removals else ""
+        freeing = f", <b>🔴 {_count(removals, 'removal')}</b>" if removals else ""
         lines = [
             f"<details><summary><b>{_html(provider)}</b>: {_count(len(listed), 'action')}"
             f"{freeing}</summary>",
@@ -152,8 +153,10 @@ def _sections(actions: Sequence[Action]) -> list[Section]:
 
 
 def _action_line(action: Action) -> str:
+    sign = direction(action)
+    marker = "🔴 " if sign == "-" else ""
     return (
-        f"- `{direction(action)} {action.verb}` {_code(str(action.subject))} "
+        f"- {marker}`{sign} {action.verb}` {_code(str(action.subject))} "
         f"{_code(action_changes(action))} ({_inline(action.pool)}): "
         f"{_inline(_clip(action.reason))}"
     )
@@ -202,7 +205,7 @@ def _fit(lines: list[str], share: int, actions: Sequence[Action]) -> tuple[list[
     hidden = actions[len(kept):]
     removals = sum(1 for a in hidden if direction(a) == "-")
     more = f"- _… {len(hidden)} more {_plural(len(hidden), 'action')} not listed"
-    more += f" ({removals} of them {_plural(removals, 'removal')})_" if removals else "_"
+    more += f" (**🔴 {removals} of them {_plural(removals, 'removal')}**)_" if removals else "_"
     return [*opening, *kept, more, *closing], len(hidden)
 
 

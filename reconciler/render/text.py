@@ -7,6 +7,7 @@ import unicodedata
 
 from reconciler.model import Action, Plan
 from reconciler.render.changes import action_changes, direction, tally
+from reconciler.render.headline import headline
 
 HELD_BACK_ADVICE = (
     "Wait for the vendor (`reconciler apply --wait SECONDS` polls pending requests), or "
@@ -83,6 +84,8 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"  note: {note}")
     lines.append("")
     lines.append(tally(plan.actions).sentence(len(plan.actions)))
+    if plan.actions:
+        lines.append(f"  In short: {headline(plan)}.")
     summary = plan.summary
     lines.append(
         f"  {summary.in_sync} grant(s) already as declared; {summary.unmanaged} live grant(s) "

@@ -16,6 +16,8 @@ process sent. Sandbox-only endpoints live under `/_sandbox/` (never a vendor pat
 - `GET /_sandbox/approvals`  requests waiting for an approver (a vendor whose changes
   wait for a human: `Simulator.waiting_approval`), 404 for a vendor with none;
 - `POST /_sandbox/approvals/{id}/approve|reject` the approver's decision.
+- `GET|DELETE /_sandbox/in-flight` requests being handled now and the peak seen
+  (DELETE starts a new peak), to check a client's concurrency without timing it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import os
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -111,6 +114,7 @@ class Simulator(ABC):
         self._burst_left = self.faults.burst_429
         self._bucket = _TokenBucket(self.faults.rate_limit)
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = InFlight()
         self.state: dict[str, Any] = self._load_state()
         self.app: ASGIApp = _FaultsAndLog(self, Starlette(routes=self._all_routes()))
 
@@ -273,6 +277,11 @@ class Simulator(ABC):
             self.reset()
             return JSONResponse({"reset": True})
 
+        async def in_flight(request: Request) -> Response:
+            if request.method == "DELETE":
+                self.in_flight.peak = self.in_flight.now
+            return JSONResponse(self.in_flight.as_json())
+
         async def faults(request: Request) -> Response:
             if request.method == "PUT":
                 self.set_faults(Faults.model_validate(await request.json()))
@@ -304,11 +313,36 @@ class Simulator(ABC):
             Route(f"{ADMIN_PREFIX}/state", state, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/reset", reset, methods=["POST"]),
             Route(f"{ADMIN_PREFIX}/faults", faults, methods=["GET", "PUT"]),
+            Route(f"{ADMIN_PREFIX}/in-flight", in_flight, methods=["GET", "DELETE"]),
         ]
         return admin + self.admin_routes() + self.routes()
 
 
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class InFlight:
+    """Vendor requests being handled right now, and the most there ever were at once.
+
+    What a client's concurrency setting really did, seen from the vendor's side: a
+    test reads `peak` (`GET /_sandbox/in-flight` when served) instead of timing calls.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            yield
+        finally:
+            self.now -= 1
+
+    def as_json(self) -> dict[str, int]:
+        return {"in_flight": self.now, "peak": self.peak}
 
 
 class _TokenBucket:
@@ -356,7 +390,12 @@ class _FaultsAndLog:
         if path.startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
+        with self.simulator.in_flight.counting():
+            await self._vendor_request(scope, receive, send)
+
+    async def _vendor_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         simulator = self.simulator
+        path: str = scope["path"]
         body = await _read_body(receive)
         method: str = scope["method"]
         changing = method in CHANGING_METHODS

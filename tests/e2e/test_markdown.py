@@ -26,8 +26,8 @@ def test_example_company_plan_matches_the_snapshot(workspace, cli):
 
 def test_every_removal_shows_its_reason():
     text = SNAPSHOT.read_text()
-    removals = [line for line in text.splitlines() if line.startswith(("- `- remove`",
-                                                                        "- `- release`"))]
+    removals = [line for line in text.splitlines() if line.startswith(("- 🔴 `- remove`",
+                                                                        "- 🔴 `- release`"))]
     assert removals and all(line.split("): ", 1)[1].strip() for line in removals)
 
 

@@ -72,7 +72,7 @@ def test_show_renders_a_saved_plan_in_every_format(workspace, cli):
     assert text.exit_code == 0 and text.output.startswith("yext:")
     assert "- remove   yext/knowledge-pro  entity:store-003  - knowledge-pro" in text.output
     markdown = cli("show", "plan.json", "--output", "markdown")
-    assert markdown.output.startswith("## reconciler plan")
+    assert markdown.output.startswith("**4 changes: 2 grants added, 🔴 2 removed**\n")
     shown = json.loads(cli("show", "plan.json", "--output", "json").stdout)
     assert shown == json.loads((workspace / "plan.json").read_text())
     assert len(request_log(workspace, "yext")) == before

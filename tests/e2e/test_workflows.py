@@ -166,4 +166,4 @@ def test_the_apply_job_shows_the_reviewed_plan_before_applying_it(template, work
                          capture_output=True, check=False,
                          env={**os.environ, **show["env"], "GITHUB_STEP_SUMMARY": str(summary)})
     assert job.returncode == 0, job.stderr
-    assert summary.read_text().startswith("## reconciler plan")
+    assert summary.read_text().startswith("**4 changes: 2 grants added, 🔴 2 removed**\n")

@@ -139,7 +139,7 @@ def test_json_and_markdown_outputs_hold_only_the_document(workspace, cli):
     assert "read yext: 11 grant(s), 3 pool(s)" in as_json.stderr, "progress goes to stderr"
     assert document["summary"]["counts"]["assign"] == 2
     markdown = cli("plan", desired, "--sandbox", "--output", "markdown")
-    assert markdown.stdout.startswith("## reconciler plan")
+    assert markdown.stdout.startswith("**4 changes: 2 grants added, 🔴 2 removed**\n")
 
 
 def test_sandbox_reset_restores_the_seed(workspace, cli):

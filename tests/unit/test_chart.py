@@ -36,3 +36,23 @@ def test_labels_cannot_break_the_chart():
 
 def test_no_capacity_no_chart():
     assert seat_chart([_pool("open", 1, 2, None)]) == []
+
+
+def _axis(pools: list[PoolSummary]) -> list[str]:
+    axis = next(line for line in seat_chart(pools) if "x-axis" in line)
+    return axis.split("[", 1)[1].rstrip("]").split(", ")
+
+
+def test_pools_sharing_their_first_40_characters_get_distinct_labels():
+    shared = "Microsoft 365 E3 (no Teams) - EMEA region - "
+    pools = [_pool(shared + "Germany", 1, 5, 10), _pool(shared + "France", 2, 5, 10),
+             _pool(shared + "Spain", 3, 5, 10)]
+    labels = _axis(pools)
+    assert len(set(labels)) == 3
+    assert all(len(label.strip('"')) <= 40 for label in labels)
+    assert all(label.strip('"').startswith("crm/Microsoft 365 E3") for label in labels)
+
+
+def test_names_made_plain_alike_get_distinct_labels_too():
+    labels = _axis([_pool("a<b", 1, 2, 4), _pool("a>b", 1, 2, 4), _pool("a_b~2", 1, 2, 4)])
+    assert len(set(labels)) == 3, labels

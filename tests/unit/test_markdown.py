@@ -28,12 +28,15 @@ FREEING = ("remove", "release")
 
 def action(provider: str, verb: str, subject: str, license: str, reason: str, *,
            pool: str | None = None, kind: str = "user", quantity: int | None = None) -> Action:
-    after = None
+    held = Grant(provider=provider, pool=pool or license, license=license,
+                 subject=Subject(kind=kind, id=subject), quantity=quantity)
     if quantity is not None:
-        after = Grant(provider=provider, pool=pool or license, license=license,
-                      subject=Subject(kind=kind, id=subject), quantity=quantity)
-    changes = () if after is None else (Change(kind=ChangeKind.UPDATE, after=after,
-                                               reason=reason),)
+        change = Change(kind=ChangeKind.UPDATE, after=held, reason=reason)
+    elif verb in FREEING:
+        change = Change(kind=ChangeKind.REMOVE, before=held, reason=reason)
+    else:
+        change = Change(kind=ChangeKind.ADD, after=held, reason=reason)
+    changes = (change,)
     return Action(id=f"{provider}:{verb}:{subject}:{license}", verb=verb, provider=provider,
                   pool=pool or license, subject=Subject(kind=kind, id=subject), license=license,
                   phase=100, reason=reason, changes=changes,
@@ -42,9 +45,11 @@ def action(provider: str, verb: str, subject: str, license: str, reason: str, *,
 
 
 def pool(provider: str, name: str, before: int, after: int, capacity: int | None,
-         price: float | None = None) -> PoolSummary:
+         price: float | None = None, currency: str | None = None,
+         period: str | None = None) -> PoolSummary:
     return PoolSummary(provider=provider, pool=name, capacity=capacity, used_before=before,
-                       used_after=after, seat_delta=after - before, unit_price=price)
+                       used_after=after, seat_delta=after - before, unit_price=price,
+                       currency=currency, period=period)
 
 
 def example_plan() -> Plan:
@@ -63,8 +68,8 @@ def example_plan() -> Plan:
                       "not declared"),
     )
     pools = (
-        pool("crm", "seat-pro", 10, 10, 12, 45.0),
-        pool("crm", "seat_basic", 3, 4, 20, 9.5),
+        pool("crm", "seat-pro", 10, 10, 12, 45.0, "USD", "month"),
+        pool("crm", "seat_basic", 3, 4, 20, 9.5, "USD", "month"),
         pool("rpa", "acme/UNATT", 6, 8, 10),
         pool("rpa", "robot", 4, 3, 5, 120.0),
     )
@@ -87,16 +92,17 @@ def test_the_example_plan_matches_the_snapshot():
 def test_summary_counts_seats_and_costs():
     text = render_markdown(example_plan())
     rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
-    assert rows["| crm"] == "| crm | 2 | 1 | 0 | 0 | 0 | +9.50 |"
+    assert rows["| crm"] == "| crm | 2 | 1 | 0 | 0 | 0 | +9.50 USD/month |"
     assert rows["| rpa"] == "| rpa | 0 | 0 | 1 | 1 | 0 | -120.00 |"
-    assert rows["| **total**"].endswith("| **-110.50** |")
+    # Dollars a month and an unnamed currency are never added up.
+    assert rows["| **total**"].endswith("| **-120.00, +9.50 USD/month** |")
     assert "| rpa/acme/UNATT | 6 | 8 | 10 | +2 |  |" in text
-    assert "| crm/seat\\_basic | 3 | 4 | 20 | +1 | +9.50 |" in text
+    assert "| crm/seat\\_basic | 3 | 4 | 20 | +1 | +9.50 USD/month |" in text
 
 
 def test_every_removal_and_release_says_why():
     lines = [line for line in render_markdown(example_plan()).splitlines()
-             if line.startswith(("- `- remove`", "- `- release`"))]
+             if line.startswith(("- 🔴 `- remove`", "- 🔴 `- release`"))]
     assert len(lines) == 2
     assert all(re.search(r"\): \S", line) for line in lines)
 
@@ -104,13 +110,13 @@ def test_every_removal_and_release_says_why():
 def test_held_back_changes_come_first_and_are_never_called_no_changes():
     plan = example_plan().model_copy(update={"actions": ()})
     text = render_markdown(plan)
-    assert "**No changes.**" not in text and "| provider |" not in text
-    assert "**No new changes**" in text
-    held = text.index("Held back")
-    assert held < text.index("No new changes") and "REQ-17" in text
+    assert "No changes" not in text and "| provider |" not in text
+    assert text.startswith("**No new changes; 1 held back (not settled at the vendor yet)**\n")
+    assert "REQ-17" in text.split("\n", 1)[1].split("</details>")[0]
     assert "journal --resolve" in text and "ops@acme.example" in text
     converged = plan.model_copy(update={"pending": ()})
-    assert "**No changes.**" in render_markdown(converged)
+    assert render_markdown(converged).startswith(
+        "**No changes: licenses match the desired state**\n")
 
 
 def big_plan(actions: int, pools: int) -> Plan:
@@ -133,14 +139,14 @@ def test_a_10k_action_plan_fits_one_comment_and_every_provider_stays_visible():
     for provider in ("p0", "p1", "p2"):
         assert f"<b>{provider}</b>: 3334 actions" in text or \
             f"<b>{provider}</b>: 3333 actions" in text
-    listed = [line for line in text.splitlines() if line.startswith("- `")]
+    listed = [line for line in text.splitlines() if line.startswith(("- `", "- 🔴 `"))]
     hidden = [int(n) for n in re.findall(r"… (\d+) more actions not listed", text)]
     assert len(hidden) == 3 and len(listed) + sum(hidden) == 10_000
     assert f"{sum(hidden)} of 10000 actions are not listed" in text
     assert all(re.search(r"\): \S", line) for line in listed if "`- remove`" in line)
     # The three providers are the same size, so they share the space evenly.
     sections = [s for s in text.split("<details>")[1:] if not s.startswith("<summary><b>Seat")]
-    per_provider = [section.count("\n- `") for section in sections]
+    per_provider = [section.count("\n- `") + section.count("\n- 🔴 `") for section in sections]
     assert max(per_provider) - min(per_provider) <= 2 and min(per_provider) > 50
 
 
@@ -151,7 +157,7 @@ def test_a_small_section_is_kept_whole_when_a_big_one_is_cut():
     text = render_markdown(plan)
     assert len(text) <= COMMENT_LIMIT
     section = text.split("<b>tiny</b>", 1)[1].split("</details>", 1)[0]
-    assert section.count("- `- remove`") == 3 and "more actions not listed" not in section
+    assert section.count("- 🔴 `- remove`") == 3 and "more actions not listed" not in section
 
 
 def test_the_pool_table_is_bounded_and_sums_the_rest():
@@ -180,8 +186,8 @@ def test_names_from_vendors_cannot_break_the_layout():
     assert "\n## No changes" not in text
     table = [line for line in text.splitlines() if line.startswith("| crm/")]
     assert len(table) == 1 and table[0].count(" | ") == 5 and "\\|" in table[0]
-    removal = next(line for line in text.splitlines() if line.startswith("- `- remove`"))
-    assert "``lic`x&lt;" not in removal and "`` lic`x" in removal
+    removal = next(line for line in text.splitlines() if line.startswith("- 🔴 `- remove`"))
+    assert "``lic`x&lt;" not in removal and "`` - lic`x" in removal
 
 
 def test_secrets_are_masked():
