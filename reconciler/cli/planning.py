@@ -11,6 +11,7 @@ import click
 from reconciler.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    FailureReport,
     _connector,
     _locked,
     _print_plan,
@@ -31,6 +32,7 @@ from reconciler.cli.common import (
 from reconciler.errors import ConfigError
 from reconciler.model import Plan
 from reconciler.pipeline import Session, load_desired
+from reconciler.render.failure import render_failure_markdown
 from reconciler.render.json import render_json
 from reconciler.targeting import parse_targets
 
@@ -86,8 +88,10 @@ def plan(
     """
     _setup_logging(verbose)
 
+    # A failed plan must replace the pull request's plan comment, not leave it standing.
+    report = _markdown_failure if output == "markdown" else None
     result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout,
-                         max_removals)
+                         max_removals, report)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_json(result), encoding="utf-8")
@@ -144,6 +148,11 @@ def drift(
         sys.exit(EXIT_CHANGES)
 
 
+def _markdown_failure(messages: list[str], kind: str) -> None:
+    """`plan --output markdown` that fails prints a Markdown error document and exits 1."""
+    click.echo(render_failure_markdown(messages, kind), nl=False)
+
+
 def _fresh_plan(
     paths: Sequence[str],
     sandbox: bool,
@@ -151,6 +160,7 @@ def _fresh_plan(
     journal_path: Path | str,
     lock_timeout: float,
     max_removals: int | None,
+    on_failure: FailureReport | None = None,
 ) -> Plan:
     """Load, lock the scopes, recover from the journal, read, plan: what plan and drift do."""
 
@@ -162,4 +172,4 @@ def _fresh_plan(
                 with _reading(session.desired):
                     return await session.plan(journal, max_removals=max_removals)
 
-    return _run(work)
+    return _run(work, on_failure)
