@@ -235,3 +235,32 @@ def test_the_apply_job_shows_the_reviewed_plan_before_applying_it(template, work
                          env={**os.environ, **show["env"], "GITHUB_STEP_SUMMARY": str(summary)})
     assert job.returncode == 0, job.stderr
     assert summary.read_text().startswith("## reconciler plan")
+
+
+@pytest.mark.parametrize(("extras", "target"), [("", ""), ("postgres", "[postgres]")])
+def test_the_action_installs_its_own_checkout(tmp_path, extras, target):
+    """The install step as written, with `python` recording the call (the runner in
+    test_workflow_flows.py stands this one step in; here it runs)."""
+    (install,) = [s for s in yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+                  if s.get("id") == "install"]
+    assert install["env"] == {"ACTION_PATH": "${{ github.action_path }}",
+                              "EXTRAS": "${{ inputs.extras }}"}
+    shim = tmp_path / "python"
+    shim.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/called"\n')
+    shim.chmod(0o755)
+    done = subprocess.run(["bash", "-e", "-c", install["run"]], capture_output=True, text=True,
+                          check=False, env={"PATH": f"{tmp_path}:/usr/bin:/bin",
+                                            "ACTION_PATH": str(REPO), "EXTRAS": extras})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "called").read_text().splitlines() == [
+        "-m", "pip", "install", "--disable-pip-version-check", "--quiet", f"{REPO}{target}"]
+
+
+def test_the_action_refuses_extras_that_are_not_names(tmp_path):
+    (install,) = [s for s in yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+                  if s.get("id") == "install"]
+    done = subprocess.run(["bash", "-e", "-c", install["run"]], capture_output=True, text=True,
+                          check=False, env={"PATH": f"{tmp_path}:/usr/bin:/bin",
+                                            "ACTION_PATH": str(REPO),
+                                            "EXTRAS": "postgres] git+https://evil.example/x"})
+    assert done.returncode == 1 and "extras must be names" in done.stderr
