@@ -8,7 +8,6 @@ plan, and the drift schedule's one issue.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from reconciler.sandbox.serve import ServedSimulators, environment_for
 from reconciler.sandbox.yext import YextSimulator
 from tests.e2e.conftest import EXAMPLES, REPO
 from tests.e2e.reliability import FAST_LIMITS
-from tests.e2e.workflow_runner import JobResult, Repository, run_workflow
+from tests.e2e.workflow_runner import Environment, JobResult, Repository, run_workflow
 
 TEMPLATES = REPO / "examples" / "github-actions"
 PLAN, APPLY, DRIFT = (TEMPLATES / f"reconciler-{verb}.yml" for verb in ("plan", "apply", "drift"))
@@ -50,7 +49,11 @@ def repo(tmp_path: Path, served: ServedSimulators) -> Repository:
     exports = environment_for(load_desired([str(source / "licenses")]), served.urls)
     urls = {k: v for k, v in exports.items() if k.endswith("_BASE_URL")}
     secrets = {k: v for k, v in exports.items() if k not in urls}
-    return Repository(source=source, storage=tmp_path / "github", secrets=secrets, vars=urls)
+    # As the templates document: read-only and write credentials in two environments
+    # (the sandbox has one set of both), the apply one for `main` only.
+    environments = {"reconciler-plan": Environment(secrets, urls),
+                    "reconciler-apply": Environment(dict(secrets), dict(urls), ("main",))}
+    return Repository(source=source, storage=tmp_path / "github", environments=environments)
 
 
 def pull_request(repo: Repository, head: str, number: int = 7) -> JobResult:
@@ -169,10 +172,15 @@ def test_the_drift_schedule_opens_one_issue_updates_it_and_closes_it(repo, serve
     assert issue["state"] == "closed"
 
 
+def test_the_apply_environment_is_refused_to_other_branches(repo):
+    elsewhere = run_workflow(APPLY, repo, event_name="workflow_dispatch", sha="b1", branch="x")
+    assert not elsewhere.succeeded and "not allowed to deploy" in elsewhere.log
+    assert not (elsewhere.workspace / "licenses").exists(), "no step ran"
+
+
 def test_an_error_fails_the_drift_job_and_leaves_the_issue_alone(repo):
-    repo.secrets["YEXT_API_KEY"] = "wrong"
+    repo.environments["reconciler-plan"].secrets["YEXT_API_KEY"] = "wrong"
     failed = drift(repo)
     assert not failed.succeeded
     assert failed.step("Open, update or close the drift issue").outcome == "skipped"
     assert repo.world["issues"] == []
-    shutil.rmtree(repo.storage)

@@ -20,6 +20,8 @@ exactly those, so a template that is wrong fails a test:
   `actions/upload-artifact` / `dawidd6/action-download-artifact` use a folder per
   artifact; `actions/github-script` runs the script under Node against the in-memory
   GitHub of `tests/e2e/test_gitops_scripts.py`. Any other action raises.
+- deployment `environment:`: its secrets and vars join the repository's; a job on a
+  branch the environment does not allow (or from a pull request) fails before any step.
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ class Artifact:
 
 
 @dataclass
+class Environment:
+    secrets: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)
+    branches: tuple[str, ...] | None = None
+    """Deployment branches allowed (None: any, pull requests included)."""
+
+
+@dataclass
 class Repository:
     """What GitHub keeps between runs: the code, secrets, artifacts, comments and issues."""
 
@@ -65,6 +75,8 @@ class Repository:
     storage: Path
     secrets: dict[str, str] = field(default_factory=dict)
     vars: dict[str, str] = field(default_factory=dict)
+    environments: dict[str, Environment] = field(default_factory=dict)
+    """Deployment environments: a job naming one gets its secrets and vars, on its branches."""
     artifacts: list[Artifact] = field(default_factory=list)
     world: dict[str, Any] = field(
         default_factory=lambda: {"comments": [], "issues": [], "pulls": []})
@@ -264,6 +276,16 @@ class WorkflowRun:
         self.paths: list[str] = []
         self.steps: dict[str, dict[str, Any]] = {}
         self.failed = False
+        self.secrets, self.vars = dict(repo.secrets), dict(repo.vars)
+        self.refused = ""
+        if "environment" in self.job:
+            name = str(self.job["environment"])
+            environment = repo.environments.get(name, Environment())
+            if environment.branches is not None and (
+                    event_name.startswith("pull_request") or branch not in environment.branches):
+                self.refused = f"Branch {branch!r} is not allowed to deploy to {name}"
+            self.secrets.update(environment.secrets)
+            self.vars.update(environment.vars)
 
     def base_env(self) -> dict[str, str]:
         venv_bin = str(Path(sys.executable).parent)
@@ -282,11 +304,14 @@ class WorkflowRun:
     def evaluator(self, inputs: dict[str, Any] | None = None,
                   steps: dict[str, Any] | None = None) -> Evaluator:
         env = {**self.document.get("env", {}), **self.job.get("env", {}), **self.exported_env}
-        return Evaluator({"secrets": self.repo.secrets, "vars": self.repo.vars, "env": env,
+        return Evaluator({"secrets": self.secrets, "vars": self.vars, "env": env,
                           "github": self.github, "steps": self.steps if steps is None else steps,
                           "inputs": inputs or {}}, self.failed)
 
     def run(self) -> JobResult:
+        if self.refused:  # GitHub fails the job before any step when the branch may not deploy
+            return JobResult([StepResult("Deployment protection", "failure", self.refused)],
+                             self.workspace, "")
         results = []
         for index, step in enumerate(self.job["steps"]):
             results.append(self.step(step, index, self.steps))
