@@ -236,7 +236,7 @@ def run_pipeline(template: Path, project: Project, *, source: str, sha: str, bra
     top = {k: str(v) for k, v in (document.get("variables") or {}).items()}
     if not _rules_pass(document["workflow"]["rules"], {**top, **predefined}):
         return {}
-    record = {"id": pipeline_id, "sha": sha, "mr": mr, "jobs": []}
+    record: dict[str, Any] = {"id": pipeline_id, "sha": sha, "mr": mr, "jobs": []}
     project.gitlab.pipelines.append(record)
     reserved = {"variables", "workflow", "stages", "default", "include"}
     jobs = {name: job for name, job in document.items()

@@ -184,3 +184,27 @@ def test_an_error_fails_the_drift_job_and_leaves_the_issue_alone(repo):
     assert not failed.succeeded
     assert failed.step("Open, update or close the drift issue").outcome == "skipped"
     assert repo.world["issues"] == []
+
+
+def test_the_postgresql_variant_plans_applies_and_converges_on_one_shared_journal(repo):
+    """Its steps as written; the journal "DSN" is a SQLite file every run shares (the
+    `--journal`/RECONCILER_JOURNAL_URL target accepts both), standing in for PostgreSQL."""
+    shared = str(repo.storage.parent / "shared-journal.db")
+    for environment in repo.environments.values():
+        environment.secrets["RECONCILER_JOURNAL_URL"] = shared
+    variant = TEMPLATES / "postgresql"
+    event = {"pull_request": {"number": 7, "head": {"sha": "c1"}}}
+    planned = run_workflow(variant / "reconciler-plan.yml", repo, event_name="pull_request",
+                           event=event, sha="c1", branch="change")
+    assert planned.succeeded, planned.log
+    assert plan_comment(repo).startswith("## reconciler plan")
+    repo.world["pulls"].append({"number": 7, "merged_at": "2026-12-04T10:00:00Z",
+                                "base": {"ref": "main"}, "head": {"sha": "c1"},
+                                "commits": ["m1"]})
+    applied = run_workflow(variant / "reconciler-apply.yml", repo, event_name="push", sha="m1")
+    assert applied.succeeded, applied.log
+    assert [a.name for a in repo.artifacts] == ["reconciler-plan-c1"], "no journal artifact"
+    checked = run_workflow(variant / "reconciler-drift.yml", repo, event_name="schedule",
+                           sha="m1")
+    assert checked.step("Check for drift").outputs == {"code": "0"}, checked.log
+    assert Path(shared).stat().st_size > 0

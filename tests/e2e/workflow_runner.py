@@ -268,7 +268,7 @@ class WorkflowRun:
         self.summary = self.root / "summary.md"
         self.summary.touch()
         self.sha, self.branch = sha, branch
-        self.github = {"event_name": event_name, "event": event, "sha": sha,
+        self.github: dict[str, Any] = {"event_name": event_name, "event": event, "sha": sha,
                        "ref": f"refs/heads/{branch}", "workspace": str(self.workspace),
                        "repository": "acme/licenses", "run_id": str(1000 + self.number),
                        "action_path": ""}
