@@ -148,11 +148,6 @@ def drift(
         sys.exit(EXIT_CHANGES)
 
 
-def _markdown_failure(messages: list[str], kind: str) -> None:
-    """`plan --output markdown` that fails prints a Markdown error document and exits 1."""
-    click.echo(render_failure_markdown(messages, kind), nl=False)
-
-
 def _fresh_plan(
     paths: Sequence[str],
     sandbox: bool,
@@ -173,3 +168,8 @@ def _fresh_plan(
                     return await session.plan(journal, max_removals=max_removals)
 
     return _run(work, on_failure)
+
+
+def _markdown_failure(messages: list[str], kind: str) -> None:
+    """`plan --output markdown` that fails prints a Markdown error document and exits 1."""
+    click.echo(render_failure_markdown(messages, kind), nl=False)
