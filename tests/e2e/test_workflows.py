@@ -82,12 +82,16 @@ def test_zizmor_finds_nothing_medium_or_high_in_this_repositorys_ci():
 
 def test_no_file_installs_the_unrelated_package_of_the_same_name():
     unrelated = re.compile(r"pip install (-U |--upgrade )?[\"']?reconciler\b(?![-/])")
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
-    offenders = [name for name in tracked
-                 if (REPO / name).is_file() and name.endswith((".md", ".yml", ".yaml", ".py",
-                                                               ".toml", ".txt", ".cfg"))
-                 and unrelated.search((REPO / name).read_text(errors="replace"))]
+    roots = [REPO / name for name in ("README.md", "pyproject.toml", "action.yml", ".github", ".ci",
+                                      "docs", "examples", "reconciler", "tests", "benchmarks")]
+    files = [root for root in roots if root.is_file()] + [
+        path for root in roots if root.is_dir() for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts]
+    assert len(files) > 100
+    offenders = [str(path.relative_to(REPO)) for path in files
+                 if path.suffix in {".md", ".yml", ".yaml", ".py", ".toml", ".txt", ".cfg",
+                                    ".sh", ""}
+                 and unrelated.search(path.read_text(errors="replace"))]
     assert offenders == []
 
 
