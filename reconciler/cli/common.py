@@ -19,7 +19,7 @@ import click
 from reconciler import DISTRIBUTION
 from reconciler.connectors import Connector, NetworkConnector
 from reconciler.durations import parse_duration
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ConfigError, ReconcilerError, SafetyError
 from reconciler.journal import DEFAULT_PATH as DEFAULT_JOURNAL
 from reconciler.journal import Journal, open_journal
 from reconciler.lock import lock_scopes
@@ -53,16 +53,29 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def _run(work: Callable[[], Awaitable[T]]) -> T:
-    """Runs async work; every project error becomes a clean message and exit 1."""
+FailureReport = Callable[[list[str], str], None]
+"""Told the one-line errors (as printed on stderr) and their kind: config, safety, other."""
+
+
+def _run(work: Callable[[], Awaitable[T]], on_failure: FailureReport | None = None) -> T:
+    """Runs async work; every project error becomes a clean message and exit 1.
+
+    `on_failure` also gets the messages, e.g. to print them as a Markdown document on
+    stdout for a pull-request comment (`plan --output markdown`).
+    """
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except ConfigError as error:
-        for problem in error.problems:
-            click.echo(REDACTOR.text(str(problem)), err=True)
-        sys.exit(EXIT_ERROR)
+        messages, kind = [REDACTOR.text(str(problem)) for problem in error.problems], "config"
+    except SafetyError as error:
+        messages, kind = [REDACTOR.text(f"error: {error}")], "safety"
     except ReconcilerError as error:
-        _fail(f"error: {error}")
+        messages, kind = [REDACTOR.text(f"error: {error}")], "other"
+    for message in messages:
+        click.echo(message, err=True)
+    if on_failure is not None:
+        on_failure(messages, kind)
+    sys.exit(EXIT_ERROR)
 
 
 def _connector(sandboxed: bool) -> Connector:

@@ -11,6 +11,7 @@ import click
 from reconciler.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    FailureReport,
     _connector,
     _locked,
     _print_plan,
@@ -34,6 +35,7 @@ from reconciler.config.loader import discover
 from reconciler.errors import ConfigError
 from reconciler.model import Plan
 from reconciler.pipeline import Session, load_desired
+from reconciler.render.failure import render_failure_markdown
 from reconciler.render.json import render_json
 from reconciler.render.results import validation_json
 from reconciler.secrets import REDACTOR
@@ -102,8 +104,10 @@ def plan(
     """
     _setup_logging(verbose)
 
+    # A failed plan must replace the pull request's plan comment, not leave it standing.
+    report = _markdown_failure if output == "markdown" else None
     result = _fresh_plan(paths, sandbox, target_values, journal_path, lock_timeout,
-                         max_removals, parallelism)
+                         max_removals, parallelism, report)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_json(result), encoding="utf-8")
@@ -182,6 +186,7 @@ def _fresh_plan(
     lock_timeout: float,
     max_removals: int | None,
     parallelism: int | None = None,
+    on_failure: FailureReport | None = None,
 ) -> Plan:
     """Load, lock the scopes, recover from the journal, read, plan: what plan and drift do."""
 
@@ -193,4 +198,9 @@ def _fresh_plan(
                 with _reading(session.desired):
                     return await session.plan(journal, max_removals=max_removals)
 
-    return _run(work)
+    return _run(work, on_failure)
+
+
+def _markdown_failure(messages: list[str], kind: str) -> None:
+    """`plan --output markdown` that fails prints a Markdown error document and exits 1."""
+    click.echo(render_failure_markdown(messages, kind), nl=False)

@@ -108,6 +108,6 @@ def _refuse_newer(store: Store, found: int) -> None:
         raise JournalSchemaError(
             f"the journal at {store.description} has schema version {found}, newer than "
             f"this reconciler understands ({CURRENT}): a newer reconciler wrote it. "
-            "Upgrade reconciler (pip install -U reconciler) to use this journal; nothing "
-            "was written to it."
+            "Upgrade reconciler (in CI: pin the action's newer commit) to use this journal; "
+            "nothing was written to it."
         )
