@@ -97,6 +97,16 @@ async def test_a_reused_connection_cut_after_writing_is_not_resent_even_for_dele
     assert server.received == [b"GET /v2/ping HTTP/1.1", b"DELETE /v2/assign/store-100 HTTP/1.1"]
 
 
+async def test_no_answer_in_time_is_a_read_timeout_in_doubt_and_sent_once(transport):
+    async with raw_server(lambda n: b"") as (server, url), \
+            new_client(url, timeout=0.2) as client:
+        http = VendorHttp(client, Limits(rate_limit=1000), retry=RETRY)
+        with pytest.raises(VendorError, match="ReadTimeout") as caught:
+            await http.send(POST, repeatable=False)
+    assert caught.value.code == "transport"
+    assert server.received == [b"POST /v2/assign/store-100 HTTP/1.1"]
+
+
 async def test_a_repeatable_call_cut_after_writing_is_retried(transport):
     async with raw_server(lambda n: OK if n == 2 else None) as (server, url), \
             new_client(url) as client:
