@@ -23,7 +23,9 @@ reason: whether a call may be sent twice is the provider's decision (`repeatable
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
@@ -111,7 +113,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            limit=self._connections, limit_per_host=0, ssl=httpx.create_ssl_context()
+            limit=self._connections, limit_per_host=0, ssl=_tls_context()
         )
         session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
@@ -160,6 +162,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verification (certifi, `SSL_CERT_FILE`), built once per process:
+    loading the CA bundle costs ~70 ms, and every provider's transport needs it."""
+    return httpx.create_ssl_context()
 
 
 def _sum(first: float | None, second: float | None) -> float | None:
