@@ -23,8 +23,11 @@ class RawServer:
     answer: Callable[[int], bytes | None]
     received: list[bytes] = field(default_factory=list)
     """Request lines (`POST /x HTTP/1.1`) in arrival order."""
+    connections: int = 0
+    """Connections accepted so far."""
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")

@@ -141,6 +141,19 @@ async def test_the_wire_keeps_escapes_headers_and_a_compressed_body(transport):
     assert server.received == [b"PUT /v2/a%2Fb%3Fc/%2E%2E HTTP/1.1"]
 
 
+async def test_the_pool_holds_as_many_connections_as_the_configured_concurrency(transport):
+    """One connection per call in flight, kept alive and reused: 200 calls at
+    concurrency 8 open 8 connections, not one per call and not more than 8."""
+    async with raw_server(lambda n: OK) as (server, url), \
+            new_client(url, connections=8) as client:
+        http = VendorHttp(client, Limits(rate_limit=100_000, concurrency=8))
+        get = Call.to("GET", "v2", "ping")
+        answers = await asyncio.gather(*(http.send(get, repeatable=True) for _ in range(200)))
+    assert all(a.status_code == 200 for a in answers)
+    assert len(server.received) == 200
+    assert 1 <= server.connections <= 8
+
+
 def test_an_unknown_transport_name_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(TRANSPORT_ENV, "curl")
     with pytest.raises(ReconcilerError, match=f"{TRANSPORT_ENV}='curl': must be one of"):
