@@ -46,18 +46,27 @@ class SourceDocument:
     data: Any
     lines: dict[DataPath, int] = field(default_factory=dict)
     first_line: int = 1
+    _locations: dict[int, Location] = field(default_factory=dict, repr=False, compare=False)
 
     def location(self, path: DataPath) -> Location:
         """The line of `path`, or of its nearest ancestor that has one."""
         line = self.lines.get(path)
-        if line is not None:
-            return Location(file=self.file, line=line)
-        probe = tuple(path)
-        while probe:
-            if probe in self.lines:
-                return Location(file=self.file, line=self.lines[probe])
-            probe = probe[:-1]
-        return Location(file=self.file, line=self.lines.get((), self.first_line))
+        if line is None:
+            probe = tuple(path)
+            while probe and line is None:
+                line = self.lines.get(probe)
+                probe = probe[:-1]
+            if line is None:
+                line = self.lines.get((), self.first_line)
+        return self._at(line)
+
+    def _at(self, line: int) -> Location:
+        """One (validated, immutable) Location per line: a subject's entry, its kind key
+        and often its license share a line, and a large estate asks for each."""
+        known = self._locations.get(line)
+        if known is None:
+            known = self._locations[line] = Location(file=self.file, line=line)
+        return known
 
 
 def _line(event: Any) -> int:
