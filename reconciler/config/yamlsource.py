@@ -35,6 +35,16 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser when PyYAML has it (several times faster), else pure Python."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVED_FIRST_CHARS = frozenset(
+    key for key in yaml.resolver.Resolver.yaml_implicit_resolvers if key is not None)
+_PLAIN_STR_SHORTCUT = (
+    None not in yaml.resolver.Resolver.yaml_implicit_resolvers
+    and not yaml.resolver.Resolver.yaml_path_resolvers
+    and yaml.resolver.Resolver.DEFAULT_SCALAR_TAG == _STR_TAG
+)
+"""PyYAML picks implicit resolvers by a scalar's first character: a quoted scalar, or a
+plain one starting with a character no resolver claims (most ids and keys), is a
+string. Checked once here so the shortcut can never disagree with the resolver."""
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -196,6 +206,9 @@ class _DocumentBuilder:
     def _tag(self, event: yaml.ScalarEvent) -> str:
         if event.tag and event.tag != "!":
             return str(event.tag)
+        if _PLAIN_STR_SHORTCUT and (not event.implicit[0] or (
+                event.value and event.value[0] not in _RESOLVED_FIRST_CHARS)):
+            return _STR_TAG  # what the resolver would answer, without its regexes
         resolved = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         return str(resolved)
 
