@@ -28,13 +28,15 @@ import os
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import aiohttp
 import httpx
-from yarl import URL
 
 from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    import aiohttp  # imported on first use: ~0.1 s of every command's start, and
+    # `--sandbox` runs never need it
 
 TRANSPORT_ENV: Final = "RECONCILER_HTTP_TRANSPORT"
 TRANSPORTS: Final = ("aiohttp", "httpx")
@@ -68,6 +70,8 @@ def _mapped(request: httpx.Request) -> Iterator[None]:
 
     Order matters: the connect-phase classes are subclasses of `ClientOSError`.
     """
+    import aiohttp
+
     try:
         yield
     except aiohttp.ConnectionTimeoutError as error:
@@ -112,6 +116,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         connector = aiohttp.TCPConnector(
             limit=self._connections, limit_per_host=0, ssl=_tls_context()
         )
@@ -126,6 +132,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+        from yarl import URL
+
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open()
