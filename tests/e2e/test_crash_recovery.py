@@ -50,7 +50,7 @@ from reconciler.journal import Journal
 from reconciler.pipeline import load_desired
 from reconciler.sandbox.base import CHANGING_METHODS
 from reconciler.sandbox.serve import environment_for
-from reconciler.transport import TRANSPORT_ENV, TRANSPORTS
+from reconciler.transport import TRANSPORT_ENV, TRANSPORTS, chosen_transport
 from tests.e2e.conftest import REPO
 from tests.e2e.crash_estates import Estate, estate
 from tests.e2e.reliability import duplicated_changes, journaled_calls, providers_with_examples
@@ -129,6 +129,7 @@ class CrashRun:
     run: int
     kill_after: int
     request_lost: bool
+    transport: str = field(default_factory=chosen_transport)
     killed: bool = False
     in_doubt_after_kill: int = 0
     applies: int = 0
