@@ -21,6 +21,7 @@ from reconciler.config.loader import ProviderSpec, load
 from reconciler.connectors import Connector, NetworkConnector
 from reconciler.envnames import BASE_URL_SETTING, secret_settings, url_settings
 from reconciler.errors import ConfigError, PlanMismatchError, Problem
+from reconciler.gcpace import bulk_allocation
 from reconciler.http import VendorHttp, new_client, url_problem
 from reconciler.journal import Journal
 from reconciler.model import (
@@ -55,7 +56,8 @@ def provider_specs() -> dict[str, ProviderSpec]:
 
 
 def load_desired(paths: Sequence[str]) -> DesiredState:
-    return load(paths, provider_specs())
+    with bulk_allocation():
+        return load(paths, provider_specs())
 
 
 @dataclass
