@@ -46,6 +46,7 @@ from reconciler.errors import VendorError
 from reconciler.model import Call, Limits, RequestPreview
 from reconciler.secrets import REDACTOR, Redactor
 from reconciler.throttle import AdaptiveRate
+from reconciler.transport import network_transport
 
 log = logging.getLogger("reconciler.http")
 
@@ -312,7 +313,11 @@ def unreachable(origin: str, source: str, error: BaseException) -> str:
 
 
 def _never_reached_vendor(error: httpx.HTTPError) -> bool:
-    """True when the vendor certainly did not act: safe to resend even a one-shot call."""
+    """True when the vendor certainly did not act: safe to resend even a one-shot call.
+
+    Every transport offered raises these only before the request was written
+    (`reconciler.transport` maps aiohttp's errors so); a reset after writing is in doubt.
+    """
     return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
@@ -595,9 +600,10 @@ def new_client(
 ) -> httpx.AsyncClient:
     """An AsyncClient with the project's timeouts, on the network or a given transport.
 
-    The pool holds as many connections as the provider may have calls in flight:
-    more would never be used, and httpcore scans its whole pool on every request.
+    Without a transport (the in-process sandbox hands one in) the network transport
+    is `reconciler.transport`'s choice, its pool holding as many connections as the
+    provider may have calls in flight: more would never be used.
     """
     chosen = DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=timeout)
-    pool = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=chosen, limits=pool)
+    wire = transport if transport is not None else network_transport(connections)
+    return httpx.AsyncClient(base_url=base_url, transport=wire, timeout=chosen)

@@ -27,6 +27,7 @@ from reconciler.errors import (
     Problem,
     VendorError,
 )
+from reconciler.gcpace import bulk_allocation
 from reconciler.hosts import Hosts, HttpFactory
 from reconciler.http import VendorHttp, new_client, origin_of, url_problem
 from reconciler.journal import Journal
@@ -70,7 +71,8 @@ def provider_specs() -> dict[str, ProviderSpec]:
 
 
 def load_desired(paths: Sequence[str]) -> DesiredState:
-    return load(paths, provider_specs())
+    with bulk_allocation():
+        return load(paths, provider_specs())
 
 
 @dataclass

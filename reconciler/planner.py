@@ -20,6 +20,7 @@ from deepdiff import DeepDiff
 from pydantic import TypeAdapter
 
 from reconciler.errors import CapacityError, ConfigError, Problem, SafetyError
+from reconciler.gcpace import bulk_allocation
 from reconciler.model import (
     Action,
     Change,
@@ -359,6 +360,7 @@ def _topological(actions: Sequence[Action]) -> list[Action]:
 
 
 # ---- the whole plan ---------------------------------------------------------------------
+@bulk_allocation()
 def build_plan(
     desired: DesiredState,
     currents: Mapping[str, CurrentState],

@@ -66,6 +66,10 @@ def id_problem(what: str, value: str) -> str | None:
     """
     if not value:
         return f"the {what} is empty"
+    if value.isprintable():
+        # No character of any category below is printable: one C-level scan for the
+        # common case (a 100k-grant load checks 200k ids).
+        return None
     for char in value:
         if unicodedata.category(char) in _UNPRINTABLE_CATEGORIES:
             return f"{what} {value!r} contains the control character U+{ord(char):04X}"

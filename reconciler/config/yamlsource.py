@@ -51,6 +51,17 @@ _UNREADABLE: Any = object()
 """A scalar whose construction failed (reported once, with its line): left out of its
 mapping or list, so validation does not report the same value a second time."""
 
+_RESOLVED_FIRST_CHARS = frozenset(
+    key for key in yaml.resolver.Resolver.yaml_implicit_resolvers if key is not None)
+_PLAIN_STR_SHORTCUT = (
+    None not in yaml.resolver.Resolver.yaml_implicit_resolvers
+    and not yaml.resolver.Resolver.yaml_path_resolvers
+    and yaml.resolver.Resolver.DEFAULT_SCALAR_TAG == _STR_TAG
+)
+"""PyYAML picks implicit resolvers by a scalar's first character: a quoted scalar, or a
+plain one starting with a character no resolver claims (most ids and keys), is a
+string. Checked once here so the shortcut can never disagree with the resolver."""
+
 
 @dataclass
 class SourceDocument:
@@ -60,18 +71,27 @@ class SourceDocument:
     data: Any
     lines: dict[DataPath, int] = field(default_factory=dict)
     first_line: int = 1
+    _locations: dict[int, Location] = field(default_factory=dict, repr=False, compare=False)
 
     def location(self, path: DataPath) -> Location:
         """The line of `path`, or of its nearest ancestor that has one."""
         line = self.lines.get(path)
-        if line is not None:
-            return Location(file=self.file, line=line)
-        probe = tuple(path)
-        while probe:
-            if probe in self.lines:
-                return Location(file=self.file, line=self.lines[probe])
-            probe = probe[:-1]
-        return Location(file=self.file, line=self.lines.get((), self.first_line))
+        if line is None:
+            probe = tuple(path)
+            while probe and line is None:
+                line = self.lines.get(probe)
+                probe = probe[:-1]
+            if line is None:
+                line = self.lines.get((), self.first_line)
+        return self._at(line)
+
+    def _at(self, line: int) -> Location:
+        """One (validated, immutable) Location per line: a subject's entry, its kind key
+        and often its license share a line, and a large estate asks for each."""
+        known = self._locations.get(line)
+        if known is None:
+            known = self._locations[line] = Location(file=self.file, line=line)
+        return known
 
 
 def _line(event: Any) -> int:
@@ -210,6 +230,9 @@ class _DocumentBuilder:
     def _tag(self, event: yaml.ScalarEvent) -> str:
         if event.tag and event.tag != "!":
             return str(event.tag)
+        if _PLAIN_STR_SHORTCUT and (not event.implicit[0] or (
+                event.value and event.value[0] not in _RESOLVED_FIRST_CHARS)):
+            return _STR_TAG  # what the resolver would answer, without its regexes
         resolved = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         return str(resolved)
 

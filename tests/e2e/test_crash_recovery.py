@@ -20,6 +20,9 @@ Applies run with `--wait`, so an async vendor's apply (ADManager requests, appro
 the simulator as soon as the next call arrives) reports whether its requests executed;
 without it an apply reports requests filed, by design.
 
+Runs on every network transport offered (`RECONCILER_HTTP_TRANSPORT`, inherited by
+the killed apply).
+
 Set RECONCILER_CRASH_REPORT=FILE to append one JSON line per run (the README's figures).
 """
 
@@ -47,6 +50,7 @@ from reconciler.journal import Journal
 from reconciler.pipeline import load_desired
 from reconciler.sandbox.base import CHANGING_METHODS
 from reconciler.sandbox.serve import environment_for
+from reconciler.transport import TRANSPORT_ENV, TRANSPORTS, chosen_transport
 from tests.e2e.conftest import REPO
 from tests.e2e.crash_estates import Estate, estate
 from tests.e2e.reliability import duplicated_changes, journaled_calls, providers_with_examples
@@ -125,6 +129,7 @@ class CrashRun:
     run: int
     kill_after: int
     request_lost: bool
+    transport: str = field(default_factory=chosen_transport)
     killed: bool = False
     in_doubt_after_kill: int = 0
     applies: int = 0
@@ -221,14 +226,23 @@ def check(record: CrashRun) -> None:
     assert not record.unjournaled, f"changes sent without a journal row: {record.unjournaled}"
 
 
-@pytest.mark.parametrize("run", range(2))
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_killed_apply_converges(provider, run, vendors, workspace, cli):
+DEFAULT_RUNS = [(provider, run, TRANSPORTS[(run + index) % len(TRANSPORTS)])
+                for index, provider in enumerate(PROVIDERS) for run in range(2)]
+"""Each provider once per transport, and each transport with both a handled and a lost
+request (across providers); the full product runs under `-m slow`."""
+
+
+@pytest.mark.parametrize(("provider", "run", "transport"), DEFAULT_RUNS)
+def test_killed_apply_converges(provider, run, transport, vendors, workspace, cli, monkeypatch):
+    monkeypatch.setenv(TRANSPORT_ENV, transport)
     check(crash_run(provider, run, vendors(provider), workspace, cli))
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("run", range(100, 120))
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_killed_apply_converges_many_times(provider, run, vendors, workspace, cli):
+def test_killed_apply_converges_many_times(provider, run, transport, vendors, workspace, cli,
+                                           monkeypatch):
+    monkeypatch.setenv(TRANSPORT_ENV, transport)
     check(crash_run(provider, run, vendors(provider), workspace, cli))

@@ -38,6 +38,8 @@ from reconciler.providers.base import Connection, Provider
 from reconciler.sandbox.transport import SandboxTransport
 from reconciler.sandbox.yext import YextSimulator
 from reconciler.secrets import Secrets
+from reconciler.transport import TRANSPORT_ENV, TRANSPORTS
+from tests.rawserver import raw_server
 
 AUTH = {"v": "20240101", "api_key": "sandbox-yext-api-key"}
 CONCURRENCY = 4
@@ -279,6 +281,29 @@ async def test_one_providers_journal_failure_stops_every_provider_and_in_flight_
                    for e in broken_vendor.requests if e["method"] == "POST"}
     assert sent_broken and sent_broken <= started - finished, (
         "the failing provider's sent calls stay in doubt for the next plan to check")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_reset_after_the_request_was_written_is_journaled_in_doubt_not_resent(
+        transport: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Over a real socket: the vendor reads the whole one-shot POST, then drops the
+    connection. The vendor may have acted, so the action stays in doubt and is asked
+    about (`confirm`), never sent a second time."""
+    monkeypatch.setenv(TRANSPORT_ENV, transport)
+    async with raw_server(lambda n: None) as (server, url):
+        client = new_client(url, None, 30.0, CONCURRENCY)
+        limits = Limits(rate_limit=10_000, concurrency=CONCURRENCY, backoff_initial=0.0)
+        provider = SendsItsCall(Connection(), VendorHttp(client, limits), Secrets(environ={}))
+        provider.confirmed = []
+        journal = Journal(tmp_path / "journal.db")
+        report = await apply_plan(plan_of([assign("store-100")]), {"yext": provider}, journal)
+        await client.aclose()
+    [(action, outcome)] = report.results
+    assert outcome.status is OutcomeStatus.FAILED and "in doubt" in outcome.message
+    assert len(server.received) == 1, f"a one-shot call was sent again: {server.received}"
+    assert provider.confirmed == [action.id]
+    assert [e.action_id for e in journal.in_doubt()] == [action.id]
+    journal.close()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,187 @@
+"""The network transport under every vendor client: aiohttp's HTTP/1.1 behind httpx's API.
+
+Providers, retries and tests speak httpx (`httpx.Request`, `httpx.Response`, its
+exceptions); only the bytes on the wire move to aiohttp here. Why: on a 2-core runner
+httpx's own transport (httpcore) cost 1.3-2 ms of CPU per request at 16 connections
+(it scans every pooled connection on each request and calls `getpeername` for each
+idle one), so the client, not the vendor's limit, set the pace of an apply. aiohttp's
+connector takes one idle connection off a per-host stack.
+
+Choose with `RECONCILER_HTTP_TRANSPORT=aiohttp|httpx` (default `aiohttp`); `httpx`
+keeps httpcore's pool, sized the same way.
+
+The exception mapping is ours, because retries depend on it (`http._never_reached_vendor`):
+only a failure while *connecting* (refused, DNS, TLS handshake, connect timeout)
+becomes `httpx.ConnectError` / `httpx.ConnectTimeout`, "never reached the vendor",
+safe to send again. Anything after the connection was made (a reset or disconnect
+while writing or reading, a read timeout, a truncated body) means the request may
+have been written and acted on: it becomes `httpx.ReadError`, `httpx.RemoteProtocolError`
+or `httpx.ReadTimeout`, "in doubt", never resent for a one-shot call. aiohttp's own
+resend of idempotent methods on a reused connection is switched off for the same
+reason: whether a call may be sent twice is the provider's decision (`repeatable`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Final
+
+import httpx
+
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    import aiohttp  # imported on first use: ~0.1 s of every command's start, and
+    # `--sandbox` runs never need it
+
+TRANSPORT_ENV: Final = "RECONCILER_HTTP_TRANSPORT"
+TRANSPORTS: Final = ("aiohttp", "httpx")
+DEFAULT_TRANSPORT: Final = "aiohttp"
+
+
+def chosen_transport() -> str:
+    """The transport `RECONCILER_HTTP_TRANSPORT` names, or the default; a typo is an error."""
+    name = os.environ.get(TRANSPORT_ENV, "").strip().lower() or DEFAULT_TRANSPORT
+    if name not in TRANSPORTS:
+        raise ReconcilerError(f"{TRANSPORT_ENV}={name!r}: must be one of {', '.join(TRANSPORTS)}")
+    return name
+
+
+def network_transport(connections: int, name: str | None = None) -> httpx.AsyncBaseTransport:
+    """A transport to the network holding at most `connections` connections.
+
+    The pool is as large as the provider's `limits.concurrency`: calls in flight
+    never wait for a connection, and no connection is opened that is never used.
+    """
+    chosen = name or chosen_transport()
+    if chosen == "httpx":
+        pool = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncHTTPTransport(limits=pool)
+    return AiohttpTransport(connections)
+
+
+@contextmanager
+def _mapped(request: httpx.Request) -> Iterator[None]:
+    """aiohttp's exceptions as httpx's, split by whether the request may have been written.
+
+    Order matters: the connect-phase classes are subclasses of `ClientOSError`.
+    """
+    import aiohttp
+
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as error:
+        # Raised only while waiting for or opening a connection: nothing was written.
+        raise httpx.ConnectTimeout(_text(error), request=request) from error
+    except aiohttp.ClientConnectorError as error:
+        # Refused, DNS, TLS handshake or certificate: the request was never written.
+        raise httpx.ConnectError(_text(error), request=request) from error
+    except aiohttp.SocketTimeoutError as error:
+        raise httpx.ReadTimeout(_text(error), request=request) from error
+    except aiohttp.ServerDisconnectedError as error:
+        raise httpx.RemoteProtocolError(_text(error), request=request) from error
+    except aiohttp.ClientPayloadError as error:
+        raise httpx.RemoteProtocolError(_text(error), request=request) from error
+    except aiohttp.InvalidURL as error:
+        raise httpx.UnsupportedProtocol(_text(error), request=request) from error
+    except (aiohttp.ClientError, OSError) as error:
+        # A reset or any other failure once connected: the vendor may have the request.
+        raise httpx.ReadError(_text(error), request=request) from error
+    except TimeoutError as error:
+        raise httpx.ReadTimeout(_text(error) or "timed out", request=request) from error
+
+
+def _text(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx requests sent by an `aiohttp.ClientSession`, responses read in full.
+
+    Stateless like a transport should be: no cookie jar (httpx's client keeps
+    cookies), no redirects (httpx's client follows them or not), no decompression
+    (the raw body goes to httpx, which decodes per `Content-Encoding` as it would
+    for its own transport), TLS through httpx's default context (same CA bundle and
+    `SSL_CERT_FILE` handling). The session is made on first use, inside the running
+    event loop.
+    """
+
+    def __init__(self, connections: int) -> None:
+        self._connections = max(connections, 1)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(
+            limit=self._connections, limit_per_host=0, ssl=_tls_context()
+        )
+        session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=None), trust_env=False,
+        )
+        # aiohttp resends an idempotent method (PUT, DELETE too) once when a reused
+        # connection fails after the request was written; only our retry policy may.
+        # Its own test client switches this off the same way (aiohttp/test_utils.py).
+        session._retry_connection = False
+        return session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+        from yarl import URL
+
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = self._open()
+        timeouts = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=_sum(timeouts.get("pool"), timeouts.get("connect")),
+            sock_connect=timeouts.get("connect"),
+            sock_read=timeouts.get("read"),
+        )
+        body = await request.aread()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        with _mapped(request):
+            async with session.request(
+                request.method, URL(str(request.url), encoded=True), headers=headers,
+                data=body or None, allow_redirects=False, timeout=timeout,
+                skip_auto_headers=("Content-Type",),
+            ) as response:
+                content = await response.read()
+                version = response.version
+        return httpx.Response(
+            response.status,
+            headers=list(response.raw_headers),
+            content=content,
+            extensions={
+                "http_version": f"HTTP/{version.major}.{version.minor}".encode()
+                if version else b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verification (certifi, `SSL_CERT_FILE`), built once per process:
+    loading the CA bundle costs ~70 ms, and every provider's transport needs it."""
+    return httpx.create_ssl_context()
+
+
+def _sum(first: float | None, second: float | None) -> float | None:
+    """Both timeouts, or None when either is unbounded (aiohttp's `connect` covers both)."""
+    if first is None or second is None:
+        return None
+    return first + second
