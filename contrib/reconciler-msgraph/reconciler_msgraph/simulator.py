@@ -46,7 +46,8 @@ NAMESPACE = uuid.UUID("5b7f3c1e-0d7e-4c55-9d43-1a9a3c1f7e21")
 DEFAULT_USER_FIELDS = ("businessPhones", "displayName", "givenName", "jobTitle", "mail",
                        "mobilePhone", "officeLocation", "preferredLanguage", "surname",
                        "userPrincipalName", "id")
-DEFAULT_GROUP_FIELDS = ("id", "displayName", "description", "mail", "securityEnabled")
+DEFAULT_GROUP_FIELDS = ("id", "displayName", "description", "mail", "securityEnabled",
+                        "createdDateTime", "groupTypes")
 
 
 def object_id(name: str) -> str:
@@ -301,7 +302,7 @@ class GraphSimulator(Simulator):
             case ("POST", ["groups", key, "assignLicense"]):
                 group_id = self._group_id(key)
                 self._assign_group(group_id, body)
-                return 200, self._group_row(group_id, None)
+                return 202, self._group_row(group_id, None)  # the reference: 202 Accepted
         if seg and seg[0] in {"users", "groups", "subscribedSkus"}:
             raise GraphError(405, "Request_BadRequest",
                              f"Specified HTTP method is not allowed for the request target.")
@@ -331,7 +332,9 @@ class GraphSimulator(Simulator):
     def _sku_row(self, sku_id: str) -> dict[str, Any]:
         sku = self.state["skus"][sku_id]
         tenant = (self.seed.get("tenants") or ["sandbox"])[0]
-        return {"capabilityStatus": "Enabled", "appliesTo": "User",
+        return {"accountName": tenant, "accountId": object_id("account:" + tenant),
+                "subscriptionIds": [object_id("subscription:" + sku_id)],
+                "capabilityStatus": "Enabled", "appliesTo": "User",
                 "consumedUnits": self._consumed(sku_id), "id": f"{object_id(tenant)}_{sku_id}",
                 "prepaidUnits": {"enabled": sku["enabled"], "suspended": 0, "warning": 0,
                                  "lockedOut": 0},
@@ -366,6 +369,7 @@ class GraphSimulator(Simulator):
     def _group_row(self, group_id: str, select: str | None) -> dict[str, Any]:
         group = self.state["groups"][group_id]
         full = {"id": group_id, "displayName": group["displayName"], "description": None,
+                "createdDateTime": "2024-01-01T00:00:00Z", "groupTypes": [],
                 "mail": None, "securityEnabled": True,
                 "assignedLicenses": [{"disabledPlans": plans, "skuId": sku}
                                      for sku, plans in sorted(group["licenses"].items())]}
