@@ -87,9 +87,7 @@ class GraphSimulator(Simulator):
 
     def __init__(self, seed: dict[str, Any] | None = None, state_dir: Any = None) -> None:
         self._tokens: dict[str, float] = {}
-        self._throttle_items = 0
         super().__init__(seed, state_dir)
-        self._throttle_items = int(self.seed.get("throttle_batch_items", 0))
 
     # ---- state -----------------------------------------------------------------------
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +127,8 @@ class GraphSimulator(Simulator):
             groups[group_id] = {"displayName": group["displayName"],
                                 "members": [upn_ids[m.lower()] for m in group.get("members", [])],
                                 "licenses": assigned(group.get("licenses"))}
-        return {"skus": skus, "users": users, "groups": groups}
+        return {"skus": skus, "users": users, "groups": groups,
+                "throttle_batch_items": int(seed.get("throttle_batch_items", 0))}
 
     def _consumed(self, sku_id: str) -> int:
         return sum(1 for user_id in self.state["users"] if sku_id in self._effective(user_id))
@@ -157,8 +156,9 @@ class GraphSimulator(Simulator):
 
     def admin_routes(self) -> list[BaseRoute]:
         async def throttle(request: Request) -> Response:
-            self._throttle_items = int((await request.json()).get("items", 0))
-            return JSONResponse({"items": self._throttle_items})
+            self.state["throttle_batch_items"] = int((await request.json()).get("items", 0))
+            self.save()
+            return JSONResponse({"items": self.state["throttle_batch_items"]})
 
         async def expire(_: Request) -> Response:
             for token in self._tokens:
@@ -255,8 +255,8 @@ class GraphSimulator(Simulator):
         base = f"{request.url.scheme}://{request.url.netloc}{GRAPH}"
         responses = []
         for item in items:
-            if self._throttle_items > 0:
-                self._throttle_items -= 1
+            if self.state.get("throttle_batch_items", 0) > 0:
+                self.state["throttle_batch_items"] -= 1
                 error = GraphError(429, "TooManyRequests",
                                    "Too many requests, please retry after some time.")
                 responses.append({"id": str(item["id"]), "status": 429,
