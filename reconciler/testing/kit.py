@@ -32,6 +32,7 @@ __all__ = [
     "test_kit_hostile_ids",
     "test_kit_import_round_trip",
     "test_kit_plan_applies_once",
+    "test_kit_probe_reads_only",
     "test_kit_secrets_hidden",
     "test_kit_tampered_plan_refused",
 ]
@@ -89,6 +90,10 @@ def test_kit_tampered_plan_refused(kit_vendor: KitVendor, tampering: str,
 
 def test_kit_plan_applies_once(kit_vendor: KitVendor, kit_workspace: Path) -> None:
     properties.check_plan_applies_once(kit_vendor, kit_workspace)
+
+
+def test_kit_probe_reads_only(kit_vendor: KitVendor, kit_workspace: Path) -> None:
+    properties.check_probe_reads_only(kit_vendor, kit_workspace)
 
 
 def test_kit_hostile_ids(kit_vendor: KitVendor, kit_workspace: Path) -> None:

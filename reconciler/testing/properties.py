@@ -9,6 +9,7 @@ directly too (the docs test runs them on a provider built from the page's code).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,8 @@ ENCODED_IDS = {
 
 def _out(result: Any) -> str:
     text = str(result.output)
-    try:
+    with contextlib.suppress(ValueError):  # stderr not captured apart by this click version
         text += str(result.stderr)
-    except ValueError:  # stderr not captured separately by this click version
-        pass
     return text
 
 
@@ -141,6 +140,27 @@ def check_import_round_trip(vendor: KitVendor, workspace: Path) -> None:
     sent = [e for e in changing(request_log(workspace, vendor.id))
             if not any(word in e["path"].lower() for word in LOGIN_WORDS)]
     assert sent == [], f"[import] import or plan changed something: {sent}"
+
+
+def check_probe_reads_only(vendor: KitVendor, workspace: Path) -> None:
+    """`probe` reports each answer's status and shape, changes nothing, shows no secret."""
+    from reconciler.sandbox.runtime import InProcessSandbox
+
+    def licenses(state: dict[str, Any]) -> dict[str, Any]:
+        # a probe logs in, as a plan does: sessions and tokens may change
+        return {key: value for key, value in state.items() if key not in {"sessions", "tokens"}}
+
+    example = vendor.write_example(workspace) / f"{vendor.id}.yaml"
+    folder = workspace / ".reconciler" / "sandbox"
+    before = licenses(InProcessSandbox(folder).simulator(vendor.id).state)
+    probed = cli("probe", vendor.id, "--sandbox", "--from", str(example))
+    assert probed.exit_code == 0, f"[probe] failed:\n{_out(probed)}"
+    answers = [line for line in probed.output.splitlines() if " → " in line]
+    assert answers and all(" → 200 {" in line for line in answers), f"[probe] {probed.output}"
+    after = licenses(InProcessSandbox(folder).simulator(vendor.id).state)
+    assert after == before, "[probe] probing changed the vendor's state"
+    assert not any(secret in _out(probed) for secret in vendor.secret_values()), \
+        "[probe] a secret value appears in the output"
 
 
 # ---- faults ------------------------------------------------------------------------------

@@ -163,9 +163,11 @@ class GraphProvider(Provider):
         problems: list[Problem] = []
         for decl in desired.subjects:
             if (decl.subject.kind, decl.subject.id) not in facts.holders:
+                by = "userPrincipalName or object id" if decl.subject.kind == "user" \
+                    else "object id"
                 problems.append(Problem(decl.source, (
                     f"msgraph has no {decl.subject.kind} '{decl.subject.id}' in this tenant "
-                    f"({'userPrincipalName or object id' if decl.subject.kind == 'user' else 'object id'})")))
+                    f"(by {by})")))
         live = {g.key for g in current.grants}
         missing_location: set[str] = set()
         for grant in desired.grants:

@@ -215,7 +215,8 @@ class GraphSimulator(Simulator):
         if form.get("client_secret") != clients[client_id]:
             return refuse(401, "invalid_client", 7000215, "Invalid client secret provided.")
         if form.get("scope") != "https://graph.microsoft.com/.default":
-            return refuse(400, "invalid_scope", 1002012, "The provided value for scope is not valid.")
+            return refuse(400, "invalid_scope", 1002012,
+                          "The provided value for scope is not valid.")
         lifetime = int(self.seed.get("token_lifetime_s", 3599))
         token = "sandbox." + secrets.token_urlsafe(24)
         self._tokens[token] = time.time() + lifetime
@@ -230,7 +231,8 @@ class GraphSimulator(Simulator):
             try:
                 body = json.loads(payload)
             except ValueError:
-                raise GraphError(400, "BadRequest", "Unable to read JSON request payload.") from None
+                raise GraphError(400, "BadRequest",
+                                 "Unable to read JSON request payload.") from None
         base = f"{request.url.scheme}://{request.url.netloc}{GRAPH}"
         raw = (request.scope.get("raw_path") or request.scope["path"].encode()).decode("latin-1")
         rest = raw.split("?", 1)[0][len(GRAPH):]
@@ -305,7 +307,7 @@ class GraphSimulator(Simulator):
                 return 202, self._group_row(group_id, None)  # the reference: 202 Accepted
         if seg and seg[0] in {"users", "groups", "subscribedSkus"}:
             raise GraphError(405, "Request_BadRequest",
-                             f"Specified HTTP method is not allowed for the request target.")
+                             "Specified HTTP method is not allowed for the request target.")
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{seg[0]}'.")
 
     # ---- reads -----------------------------------------------------------------------
@@ -401,8 +403,7 @@ class GraphSimulator(Simulator):
             sku_id = str((entry or {}).get("skuId", ""))
             sku = self.state["skus"].get(sku_id)
             if sku is None:
-                raise GraphError(400, "Request_BadRequest",
-                                 f"License {sku_id} does not correspond to a valid company License.")
+                raise _invalid_license(sku_id)
             known = {p["servicePlanId"] for p in sku["servicePlans"]}
             disabled = sorted({str(p) for p in entry.get("disabledPlans") or []})
             if set(disabled) - known:
@@ -412,8 +413,7 @@ class GraphSimulator(Simulator):
         removes = [str(r) for r in body["removeLicenses"]]
         for sku_id in removes:
             if sku_id not in self.state["skus"]:
-                raise GraphError(400, "Request_BadRequest",
-                                 f"License {sku_id} does not correspond to a valid company License.")
+                raise _invalid_license(sku_id)
         return adds, removes
 
     def _check_seats(self, sku_ids: list[str], newcomers: int) -> None:
@@ -461,6 +461,11 @@ class GraphSimulator(Simulator):
         for sku_id in removes:
             del group["licenses"][sku_id]
         group["licenses"].update(adds)
+
+
+def _invalid_license(sku_id: str) -> GraphError:
+    return GraphError(400, "Request_BadRequest",
+                      f"License {sku_id} does not correspond to a valid company License.")
 
 
 def _selected(full: dict[str, Any], select: str | None, default: tuple[str, ...]) -> dict[str, Any]:

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from reconciler_msgraph.provider import GraphProvider
+from reconciler_msgraph.simulator import GraphSimulator
 
 from reconciler.http import RetryPolicy, VendorHttp, new_client
 from reconciler.model import Limits, ProviderDesired
 from reconciler.sandbox.transport import SandboxTransport
 from reconciler.secrets import Secrets
-from reconciler_msgraph.provider import GraphProvider
-from reconciler_msgraph.simulator import GraphSimulator
 
 CONNECTION = {"tenant_env": "T", "client_id_env": "C", "client_secret_env": "S"}
 SANDBOX_ENV = {"T": "contoso.onmicrosoft.com", "C": "sandbox-msgraph-client",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import seed, write_desired
+
 from reconciler.testing.runner import changing, cli, request_log
 
 
