@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.testing import properties
+from reconciler.testing.crash import Estate, VendorProcess, check, crash_run, default_estate
 from reconciler.testing.tampering import TAMPERINGS
 from reconciler.testing.vendor import KitVendor
 
 __all__ = [
     "kit_vendor",
+    "kit_vendor_processes",
     "kit_workspace",
     "pytest_generate_tests",
     "test_kit_contract_fixtures",
@@ -31,6 +34,7 @@ __all__ = [
     "test_kit_fault_profile",
     "test_kit_hostile_ids",
     "test_kit_import_round_trip",
+    "test_kit_killed_apply_converges",
     "test_kit_plan_applies_once",
     "test_kit_probe_reads_only",
     "test_kit_secrets_hidden",
@@ -59,6 +63,27 @@ def kit_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def kit_vendor(conformance_provider: str, request: pytest.FixtureRequest) -> KitVendor:
     return KitVendor.find(conformance_provider,
                           getattr(request.module, "CONFORMANCE_EXAMPLES", None))
+
+
+@pytest.fixture(scope="module")
+def kit_vendor_processes(request: pytest.FixtureRequest,
+                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Each vendor's simulator in its own process, started on first use, one per module.
+    The estate is the module's `CONFORMANCE_CRASH_ESTATE(provider)` when it sets one,
+    else the vendor's seed and example (`reconciler.testing.crash.default_estate`)."""
+    started: dict[str, VendorProcess] = {}
+    scratch = tmp_path_factory.mktemp("vendors")
+    chosen = getattr(request.module, "CONFORMANCE_CRASH_ESTATE", None)
+
+    def get(vendor: KitVendor) -> VendorProcess:
+        if vendor.id not in started:
+            crash_estate: Estate = chosen(vendor.id) if chosen else default_estate(vendor)
+            started[vendor.id] = VendorProcess(crash_estate, scratch)
+        return started[vendor.id]
+
+    yield get
+    for process in started.values():
+        process.stop()
 
 
 def test_kit_contract_fixtures(kit_vendor: KitVendor) -> None:
@@ -94,6 +119,12 @@ def test_kit_plan_applies_once(kit_vendor: KitVendor, kit_workspace: Path) -> No
 
 def test_kit_probe_reads_only(kit_vendor: KitVendor, kit_workspace: Path) -> None:
     properties.check_probe_reads_only(kit_vendor, kit_workspace)
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_kit_killed_apply_converges(kit_vendor: KitVendor, run: int, kit_workspace: Path,
+                                    kit_vendor_processes: Any) -> None:
+    check(crash_run(run, kit_vendor_processes(kit_vendor), kit_workspace))
 
 
 def test_kit_hostile_ids(kit_vendor: KitVendor, kit_workspace: Path) -> None:

@@ -89,6 +89,16 @@ class GraphSimulator(Simulator):
         self._tokens: dict[str, float] = {}
         super().__init__(seed, state_dir)
 
+    @staticmethod
+    def holdings(state: dict[str, Any]) -> set[tuple[str, str, int | None]]:
+        """(user UPN or group id, skuPartNumber, None) for every direct assignment: the
+        conformance kit's crash property reads the vendor's truth through this."""
+        part = {sku_id: sku["skuPartNumber"] for sku_id, sku in state["skus"].items()}
+        held = {(user["userPrincipalName"], part[sku], None)
+                for user in state["users"].values() for sku in user["direct"]}
+        return held | {(group_id, part[sku], None)
+                       for group_id, group in state["groups"].items() for sku in group["licenses"]}
+
     # ---- state -----------------------------------------------------------------------
     def initial_state(self, seed: dict[str, Any]) -> dict[str, Any]:
         skus: dict[str, Any] = {}
