@@ -16,7 +16,7 @@ docs/writing-a-provider.md):
 
     from reconciler.testing.kit import *  # noqa: F403  (the kit's tests and fixtures)
 
-    CONFORMANCE_PROVIDERS = ["msgraph"]
+    CONFORMANCE_PROVIDERS = ["acme"]
 
 `KIT_VERSION` moves with the provider interface: a vendor package can pin the kit
 it passed (`assert reconciler.testing.KIT_VERSION == "1"`).

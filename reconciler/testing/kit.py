@@ -2,7 +2,7 @@
 
     from reconciler.testing.kit import *  # noqa: F403
 
-    CONFORMANCE_PROVIDERS = ["msgraph"]            # provider ids to hold to the kit
+    CONFORMANCE_PROVIDERS = ["acme"]               # provider ids to hold to the kit
     CONFORMANCE_EXAMPLES = Path("examples/...")     # optional: folder of <id>.yaml examples
 
 Every test below runs once per provider id (`pytest_generate_tests` reads the
