@@ -14,6 +14,7 @@ import tomllib
 import pytest
 
 from reconciler.testing import properties
+from reconciler.testing.crash import VendorProcess, check, crash_run, default_estate
 from reconciler.testing.tampering import TAMPERINGS
 from reconciler.testing.vendor import KitVendor
 from tests.e2e.conftest import REPO
@@ -74,3 +75,14 @@ def test_the_page_s_provider_converges_under_faults(tiny, workspace, profile):
 def test_the_page_s_provider_refuses_an_edited_plan(tiny, workspace, tampering):
     assert tampering in TAMPERINGS
     properties.check_tampered_plan_refused(tiny, tampering, workspace)
+
+
+def test_the_page_s_provider_converges_after_a_sigkill(tiny, workspace):
+    vendor = VendorProcess(default_estate(tiny), workspace)
+    try:
+        for run in range(2):
+            folder = workspace / f"run-{run}"
+            folder.mkdir()
+            check(crash_run(run, vendor, folder))
+    finally:
+        vendor.stop()
