@@ -288,7 +288,6 @@ class GraphProvider(Provider):
                                     f"{_graph_message(body, status)}")
             if not retry:
                 break
-            pending = retry
             call = batch_call(list(retry.values())) if len(retry) > 1 \
                 else next(iter(retry.values())).call()
             pending = {("1" if len(retry) == 1 else str(n)): a
@@ -311,7 +310,9 @@ class GraphProvider(Provider):
             return {"1": (response.status_code, json_object(response),
                           retry_after_seconds(response))}
         if not response.is_success:
-            raise VendorError(describe(response), status=response.status_code)
+            # The batch itself was refused or failed: every item shares its status.
+            body, after = json_object(response), retry_after_seconds(response)
+            return {item_id: (response.status_code, body, after) for item_id in pending}
         answers: dict[str, tuple[int, Any, float | None]] = {}
         for item in json_object(response).get("responses") or []:
             headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}
