@@ -56,14 +56,14 @@ def test_the_page_names_every_part_of_a_vendor():
 def test_the_page_s_provider_passes_the_kit(tiny, workspace):
     properties.check_contract_fixtures(tiny)
     properties.check_converges(tiny, workspace)
-    for check in (properties.check_import_round_trip, properties.check_hostile_ids,
-                  properties.check_secrets_hidden, properties.check_plan_applies_once,
-                  properties.check_converges_served):
-        fresh = workspace / check.__name__
+    for prop in (properties.check_import_round_trip, properties.check_hostile_ids,
+                 properties.check_secrets_hidden, properties.check_plan_applies_once,
+                 properties.check_probe_reads_only, properties.check_converges_served):
+        fresh = workspace / prop.__name__
         fresh.mkdir()
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(fresh)
-            check(tiny, fresh)
+            prop(tiny, fresh)
 
 
 @pytest.mark.parametrize("profile", sorted(properties.FAULT_PROFILES))
