@@ -156,11 +156,14 @@ class GraphProvider(Provider):
         return CurrentState(provider=self.id, grants=tuple(grants), pools=tuple(pools),
                             fingerprints=fingerprints, facts=facts)
 
-    def check(self, desired: ProviderDesired, current: CurrentState) -> list[Problem]:
+    def check(self, desired: ProviderDesired, current: CurrentState,
+              changes: Sequence[Change] = ()) -> list[Problem]:
         """Graph's rules, before any call: the holder exists, a user receiving a licence
-        has a usageLocation, disabled plans belong to their SKU."""
+        has a usageLocation, disabled plans belong to their SKU. `changes` (the planner's
+        diff, where the core passes it) says which grants the plan adds or updates."""
         facts: GraphFacts = current.facts
         problems: list[Problem] = []
+        receiving = {c.grant.key for c in changes if c.kind is not ChangeKind.REMOVE}
         for decl in desired.subjects:
             if (decl.subject.kind, decl.subject.id) not in facts.holders:
                 by = "userPrincipalName or object id" if decl.subject.kind == "user" \
@@ -175,7 +178,8 @@ class GraphProvider(Provider):
             sku = facts.skus.get(grant.license)
             if holder is None or sku is None:
                 continue
-            if holder.kind == "user" and not holder.usage_location and grant.key not in live \
+            gets = grant.key in receiving if changes else grant.key not in live
+            if holder.kind == "user" and not holder.usage_location and gets \
                     and holder.subject_id not in missing_location:
                 missing_location.add(holder.subject_id)
                 problems.append(Problem(grant.source, (
