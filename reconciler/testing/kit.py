@@ -31,6 +31,7 @@ __all__ = [
     "test_kit_contract_fixtures",
     "test_kit_converges",
     "test_kit_converges_served",
+    "test_kit_edited_notes_still_applied_once",
     "test_kit_fault_profile",
     "test_kit_hostile_ids",
     "test_kit_import_round_trip",
@@ -115,6 +116,11 @@ def test_kit_tampered_plan_refused(kit_vendor: KitVendor, tampering: str,
 
 def test_kit_plan_applies_once(kit_vendor: KitVendor, kit_workspace: Path) -> None:
     properties.check_plan_applies_once(kit_vendor, kit_workspace)
+
+
+def test_kit_edited_notes_still_applied_once(kit_vendor: KitVendor,
+                                             kit_workspace: Path) -> None:
+    properties.check_edited_notes_still_applied_once(kit_vendor, kit_workspace)
 
 
 def test_kit_probe_reads_only(kit_vendor: KitVendor, kit_workspace: Path) -> None:

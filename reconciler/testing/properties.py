@@ -24,7 +24,7 @@ from reconciler.testing.runner import (
     duplicated_changes,
     request_log,
 )
-from reconciler.testing.tampering import TAMPERINGS, Listener
+from reconciler.testing.tampering import ONE_LINE, TAMPERINGS, Listener
 from reconciler.testing.vendor import KitVendor
 
 FAULT_PROFILES: dict[str, dict[str, Any]] = {
@@ -207,6 +207,8 @@ def check_tampered_plan_refused(vendor: KitVendor, tampering: str, workspace: Pa
         refused = cli("apply", "plan.json", "--sandbox")
         assert refused.exit_code == 1, f"[sealed:{tampering}] accepted:\n{_out(refused)}"
         assert "Traceback" not in _out(refused)
+        assert len(refused.output.strip().splitlines()) == 1 or tampering not in ONE_LINE, \
+            f"[sealed:{tampering}] refused, but not in one line:\n{refused.output}"
         assert _changes_sent(workspace, vendor.id, original, plan) == [], \
             f"[sealed:{tampering}] a change was sent from an edited plan"
         assert not any(e["method"] in {"PUT", "DELETE", "PATCH"}
@@ -231,6 +233,26 @@ def check_plan_applies_once(vendor: KitVendor, workspace: Path) -> None:
     assert sent >= len(plan["actions"])
     again = cli("apply", "plan.json", "--sandbox")
     assert again.exit_code == 1 and "already applied at" in _out(again), _out(again)
+    assert len(_changes_sent(workspace, vendor.id, plan)) == sent
+
+
+def check_edited_notes_still_applied_once(vendor: KitVendor, workspace: Path) -> None:
+    """"Applies once" is keyed on what the comparison compares, not on ignored fields:
+    an applied plan whose notes, fingerprints and reasons were edited is still refused."""
+    desired = str(vendor.write_example(workspace))
+    assert cli("plan", desired, "--sandbox", "--out", "plan.json").exit_code == 0
+    plan = json.loads(Path("plan.json").read_text())
+    assert cli("apply", "plan.json", "--sandbox").exit_code == 0
+    sent = len(_changes_sent(workspace, vendor.id, plan))
+    plan["notes"] = [*plan["notes"], "edited after the apply"]
+    plan["fingerprints"] = {name: {scope: "edited" for scope in prints}
+                            for name, prints in plan["fingerprints"].items()}
+    for action in plan["actions"]:
+        action["reason"] = "edited"
+    Path("plan.json").write_text(json.dumps(plan))
+    again = cli("apply", "plan.json", "--sandbox")
+    assert again.exit_code == 1
+    assert "already applied at" in again.output, f"[sealed:edited-notes] {again.output}"
     assert len(_changes_sent(workspace, vendor.id, plan)) == sent
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Tamper = Callable[[dict[str, Any], int], None]
@@ -93,7 +94,40 @@ def _yaml_elsewhere(plan: dict[str, Any], port: int) -> None:
     plan["config_paths"] = ["/etc"]
 
 
+def _yaml_symlinked_outside(plan: dict[str, Any], port: int) -> None:
+    """A directory inside the checkout whose YAML are symlinks to copies outside it.
+
+    The copies say what the reviewed YAML says, so only the path check can refuse.
+    """
+    here = Path.cwd()
+    outside = here.parent / f"{here.name}-outside"
+    outside.mkdir()
+    inside = here / "linked"
+    inside.mkdir()
+    for name in plan["config_paths"]:
+        copy = outside / Path(name).name
+        copy.write_bytes(Path(name).read_bytes())
+        (inside / copy.name).symlink_to(copy)
+    plan["config_paths"] = ["linked"]
+
+
+def _yaml_name_with_nul(plan: dict[str, Any], port: int) -> None:
+    plan["config_paths"] = ["desired/\x00.yaml"]
+
+
+def _yaml_name_too_long(plan: dict[str, Any], port: int) -> None:
+    plan["config_paths"] = ["desired/" + "y" * 5_000 + ".yaml"]
+
+
+def _errors_excuse_a_removed_action(plan: dict[str, Any], port: int) -> None:
+    """An `errors` entry claiming a provider could not be read, to excuse its missing
+    action: a plan with errors is never applied, whatever they say."""
+    removed = plan["actions"].pop()
+    plan["errors"] = [{"provider": removed["provider"], "message": "could not be read"}]
+
+
 TAMPERINGS: dict[str, Tamper] = {
+    "errors-excuse": _errors_excuse_a_removed_action,
     "host": _host,
     "path": _path,
     "host-in-path": _host_in_path,
@@ -106,4 +140,11 @@ TAMPERINGS: dict[str, Tamper] = {
     "format-version": _version,
     "unknown-provider": _unknown_provider,
     "yaml-elsewhere": _yaml_elsewhere,
+    "yaml-symlinked-outside": _yaml_symlinked_outside,
+    "yaml-name-with-nul": _yaml_name_with_nul,
+    "yaml-name-too-long": _yaml_name_too_long,
 }
+
+ONE_LINE = {"yaml-elsewhere", "yaml-symlinked-outside", "yaml-name-with-nul",
+            "yaml-name-too-long", "format-version"}
+"""Tamperings refused before anything is read: one line says why."""
