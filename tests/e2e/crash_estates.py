@@ -1,5 +1,6 @@
-"""Estates for the crash tests: per provider, a seed, a desired state ~300 changes away,
-and what the vendor holds, read straight from the simulator's state.
+"""Estates of the built-in vendors for the kit's crash property (`reconciler.testing.crash`):
+per provider, a seed, a desired state ~300 changes away, and what the vendor holds, read
+straight from the simulator's state.
 
 Four providers reuse the benchmark scenarios (`benchmarks/scenarios/`) with every
 grant in play: half the holders lose their license, as many newcomers gain one, the
@@ -14,58 +15,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.scenarios import builders
-from reconciler.config.document import SUBJECT_FIELDS
+from reconciler.testing.crash import CRASH_LIMITS, Estate, Holding
 
-Holding = tuple[str, str, int | None]
-"""(subject id, license id, quantity or None)."""
+HOLDINGS_SPEC = "tests.e2e.crash_estates:HOLDINGS"
 
 GRANTS = 300
 """Grants in play per provider; with `difference=1.0`, 150 removals and 150 additions."""
-
-CRASH_LIMITS = {"concurrency": 4, "rate_limit": 10_000, "max_removals": 10_000,
-                "backoff_initial": 0.001, "backoff_max": 0.01, "retries": 15, "timeout": 5.0}
-
-
-@dataclass
-class Estate:
-    provider: str
-    seed: dict[str, Any]
-    document: dict[str, Any]
-
-    @property
-    def block(self) -> dict[str, Any]:
-        block: dict[str, Any] = self.document["providers"][self.provider]
-        return block
-
-    def desired(self) -> set[Holding]:
-        """What the YAML says its named subjects hold."""
-        held: set[Holding] = set()
-        for subject in self.block["subjects"]:
-            name = _subject_id(subject)
-            for entry in subject.get("licenses") or []:
-                if isinstance(entry, str):
-                    held.add((name, entry, None))
-                else:
-                    held.add((name, entry["id"], entry.get("quantity")))
-        return held
-
-    def named(self) -> set[str]:
-        return {_subject_id(subject) for subject in self.block["subjects"]}
-
-    def held(self, state: dict[str, Any]) -> set[Holding]:
-        """What the vendor holds for the subjects the YAML names."""
-        named = self.named()
-        return {h for h in HOLDINGS[self.provider](state) if h[0] in named}
-
-
-def _subject_id(subject: dict[str, Any]) -> str:
-    kinds = [k for k in subject if k not in SUBJECT_FIELDS]
-    assert len(kinds) == 1, subject
-    return str(subject[kinds[0]])
 
 
 def estate(provider: str, rng: random.Random) -> Estate:
@@ -76,7 +34,7 @@ def estate(provider: str, rng: random.Random) -> Estate:
         f"{provider} has no crash estate: add a benchmarks/scenarios module and its "
         "holdings reader here")
     scenario = build(GRANTS, rng, 1.0)
-    found = Estate(provider, scenario.seed, scenario.document)
+    found = Estate(provider, scenario.seed, scenario.document, HOLDINGS_SPEC)
     found.block["limits"] = {**(found.block.get("limits") or {}), **CRASH_LIMITS}
     return found
 
@@ -117,7 +75,7 @@ def admanager_estate() -> Estate:
         "limits": dict(CRASH_LIMITS),
         "subjects": subjects,
     }}}
-    return Estate("admanager", seed, document)
+    return Estate("admanager", seed, document, HOLDINGS_SPEC)
 
 
 # ---- vendor truth, from each simulator's own state --------------------------------------

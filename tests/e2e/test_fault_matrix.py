@@ -1,10 +1,11 @@
 """Every provider converges under every fault profile, with no duplicated change.
 
 Parametrized over the provider registry: a provider added later, with an example
-file, is covered without touching this test. Run twice over: in-process
-(`--sandbox`, the ASGI transport) and over real sockets on every network transport
-offered (`RECONCILER_HTTP_TRANSPORT`), where a dropped connection is a real early
-close and its meaning (never reached, or in doubt) is the transport's mapping.
+file, is covered without touching this test. The in-process matrix (`--sandbox`, the
+ASGI transport) is the conformance kit's (tests/e2e/test_conformance.py); here the
+same faults go over real sockets on every network transport offered
+(`RECONCILER_HTTP_TRANSPORT`), where a dropped connection is a real early close and its
+meaning (never reached, or in doubt) is the transport's mapping.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from reconciler.sandbox.base import Faults
 from reconciler.sandbox.registry import simulators
 from reconciler.sandbox.serve import ServedSimulators, environment_for
 from reconciler.transport import TRANSPORT_ENV, TRANSPORTS
-from tests.e2e.conftest import request_log
 from tests.e2e.reliability import (
     FAULT_PROFILES,
     duplicated_changes,
@@ -48,16 +48,6 @@ def check_log(log: list[dict[str, Any]], journal: Path) -> None:
     assert any(not isinstance(e["status"], int) or e["status"] >= 400 for e in log), \
         "the fault profile injected nothing"
     assert duplicated_changes(log, journal) == []
-
-
-@pytest.mark.parametrize("profile", sorted(FAULT_PROFILES))
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_apply_converges_under_faults_without_duplicates(provider, profile, workspace, cli):
-    desired = str(fast_example(workspace, provider))
-    assert cli("sandbox", "faults", provider, "--set",
-               json.dumps(FAULT_PROFILES[profile])).exit_code == 0
-    converges(desired, cli, "--sandbox")
-    check_log(request_log(workspace, provider), workspace / ".reconciler" / "journal.db")
 
 
 def over_the_network(provider: str, profile: str, transport: str, workspace: Path,

@@ -115,7 +115,7 @@ class UiPathProvider(Provider):
                          if ("tenant", t) in owner for s in named)
         groups = sorted(subject for kind, subject in owner if kind == "group")
         conn = self.connection
-        org_data, tenant_data, group_data, user_data = await asyncio.gather(
+        org_data, tenant_data, group_data, user_data = await _all(
             asyncio.gather(*(self._read("host", calls.inferred_organization_read(conn, o))
                              for o in orgs)),
             asyncio.gather(*(self._read("host", calls.inferred_tenant_read(
@@ -250,3 +250,16 @@ def _services(desired: ProviderDesired) -> dict[str, set[str]]:
             listed = declaration.attrs.get("services") or []
             found[declaration.subject.id].update(str(s) for s in listed)
     return found
+
+
+async def _all(*reads: Any) -> list[Any]:
+    """`asyncio.gather`, but the first failure cancels the reads still running: none is
+    left to fail during shutdown, where asyncio would print its traceback."""
+    tasks = [asyncio.ensure_future(read) for read in reads]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -1,6 +1,9 @@
-"""A vendor for the crash tests: one simulator in its own process, over real HTTP.
+"""A vendor for the crash property: one simulator in its own process, over real HTTP.
 
-    python -m tests.e2e.crash_vendor PROVIDER SEED.json
+    python -m reconciler.testing.crash_vendor PROVIDER SEED.json HOLDINGS
+
+`HOLDINGS` names (`module:attribute`) the function that reads what the vendor holds
+from the simulator's state (see `reconciler.testing.crash.resolve_holdings`).
 
 Prints the base URL, then serves until stdin closes. The simulator outlives every
 reconciler process the test kills, as a real vendor would. Two test-only endpoints
@@ -33,14 +36,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from reconciler.sandbox.base import CHANGING_METHODS, Simulator
 from reconciler.sandbox.registry import simulators
 from reconciler.sandbox.serve import ServedSimulators
-from tests.e2e.crash_estates import HOLDINGS
+from reconciler.testing.crash import Holdings, resolve_holdings
 
 
 class CrashVendor:
     """ASGI wrapper: the kill switch and the ledger of removals around one simulator."""
 
-    def __init__(self, simulator: Simulator) -> None:
+    def __init__(self, simulator: Simulator, holdings: Holdings) -> None:
         self.simulator = simulator
+        self.holdings = holdings
         self.inner: ASGIApp = simulator.app
         self.armed: tuple[int, int, bool] | None = None
         self.changing = 0
@@ -58,7 +62,7 @@ class CrashVendor:
         simulator.record = recording  # type: ignore[method-assign]
 
     def _keys(self) -> set[tuple[str, str]]:
-        return {(s, lic) for s, lic, _ in HOLDINGS[self.simulator.name](self.simulator.state)}
+        return {(s, lic) for s, lic, _ in self.holdings(self.simulator.state)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/_crash/"):
@@ -90,9 +94,9 @@ class CrashVendor:
 
 
 def main() -> None:
-    provider, seed_file = sys.argv[1:3]
+    provider, seed_file, holdings = sys.argv[1:4]
     simulator = simulators()[provider](seed=json.loads(Path(seed_file).read_text()))
-    simulator.app = CrashVendor(simulator)
+    simulator.app = CrashVendor(simulator, resolve_holdings(holdings, provider))
     with ServedSimulators({provider: simulator}) as served:
         print(served.urls[provider], flush=True)
         sys.stdin.read()

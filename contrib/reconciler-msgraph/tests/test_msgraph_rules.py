@@ -1,0 +1,71 @@
+"""Graph's rules as the plan enforces them, through the CLI against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import seed, write_desired
+
+from reconciler.testing.runner import changing, cli, request_log
+
+
+def test_a_user_without_usage_location_is_a_plan_time_error_naming_the_user(workspace):
+    desired = write_desired(workspace, [{"user": "isaiah@contoso.com",
+                                         "licenses": ["POWER_BI_PRO"]}])
+    planned = cli("plan", str(desired), "--sandbox")
+    assert planned.exit_code == 1
+    assert "user 'isaiah@contoso.com' has no usageLocation" in planned.output
+    assert f"{desired / 'msgraph.yaml'}:" in planned.output
+    assert "Traceback" not in planned.output
+    assert [e for e in changing(request_log(workspace, "msgraph"))
+            if "token" not in e["path"]] == []
+
+
+def test_no_seats_left_is_refused_before_any_call(workspace):
+    desired = write_desired(workspace, [
+        {"user": upn, "licenses": ["VISIOCLIENT"]}
+        for upn in ("adele@contoso.com", "alex@contoso.com", "grady@contoso.com")])
+    applied = cli("apply", str(desired), "--sandbox", "--auto-approve")
+    assert applied.exit_code == 1
+    assert "VISIOCLIENT" in applied.output and "2" in applied.output
+    assert [e for e in changing(request_log(workspace, "msgraph"))
+            if "assignLicense" in e["path"] or "$batch" in e["path"]] == []
+
+
+def test_an_inherited_licence_removed_directly_says_the_user_keeps_it(workspace, seeded):
+    chosen = seed()
+    for user in chosen["users"]:
+        if user["userPrincipalName"] == "megan@contoso.com":
+            user["licenses"] = {"ENTERPRISEPACK": {}, "POWER_BI_PRO": {}}
+    seeded(chosen)
+    desired = write_desired(workspace, [{"user": "megan@contoso.com",
+                                         "licenses": ["POWER_BI_PRO"]}])
+    planned = cli("plan", str(desired), "--sandbox", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    reason = json.loads(planned.stdout)["actions"][0]["reason"]
+    assert "keeps ENTERPRISEPACK through group 5b08a9ea" in reason
+    assert cli("apply", str(desired), "--sandbox", "--auto-approve").exit_code == 0
+    assert cli("drift", str(desired), "--sandbox").exit_code == 0
+
+
+def test_an_unknown_user_and_an_unknown_service_plan_are_named(workspace):
+    desired = write_desired(workspace, [
+        {"user": "nobody@contoso.com", "licenses": []},
+        {"user": "grady@contoso.com",
+         "licenses": [{"id": "ENTERPRISEPACK", "attrs": {"disabled_plans": ["NOPE"]}}]}])
+    planned = cli("plan", str(desired), "--sandbox")
+    assert planned.exit_code == 1
+    assert "msgraph has no user 'nobody@contoso.com'" in planned.output
+    assert "'ENTERPRISEPACK' has no service plan NOPE" in planned.output
+
+
+def test_disabled_plans_round_trip_through_import(workspace):
+    desired = write_desired(workspace, [{"user": "grady@contoso.com", "licenses": [
+        {"id": "ENTERPRISEPACK", "attrs": {"disabled_plans": ["YAMMER_ENTERPRISE"]}}]}])
+    assert cli("apply", str(desired), "--sandbox", "--auto-approve").exit_code == 0
+    imported = cli("import", "msgraph", "--sandbox")
+    assert imported.exit_code == 0
+    assert "YAMMER_ENTERPRISE" in imported.stdout
+    Path("imported.yaml").write_text(imported.stdout)
+    assert cli("plan", "imported.yaml", "--sandbox", "--detailed-exitcode").exit_code == 0
