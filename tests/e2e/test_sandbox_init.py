@@ -66,7 +66,7 @@ def test_init_force_overwrites_and_keeps_other_files(workspace, cli):
 def test_init_into_a_file_is_one_line_error(workspace, cli):
     (workspace / "taken").write_text("")
     result = cli("sandbox", "init", "taken")
-    assert result.exit_code == 2
+    assert result.exit_code == 1, "a refused command line is an error, never exit 2 (drift)"
     assert "Directory 'taken' is a file." in result.output
     assert "Traceback" not in result.output
 
