@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from reconciler.cli import main
+from reconciler.testing.runner import changing, request_log  # noqa: F401  (re-exported)
+from reconciler.testing.runner import cli as run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "desired-state"
@@ -35,22 +34,8 @@ def copy_example(workspace: Path, *names: str) -> Path:
 
 @pytest.fixture
 def cli() -> Callable[..., Result]:
-    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
-        return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
-
-    return run
-
-
-def request_log(workspace: Path, provider: str) -> list[dict[str, Any]]:
-    """What the in-process simulator saw across every CLI run in this workspace."""
-    path = workspace / ".reconciler" / "sandbox" / f"{provider}.requests.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def changing(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in entries if e["method"] in {"POST", "PUT", "PATCH", "DELETE"}]
+    """`reconciler ARGS` in this process: the kit's runner, shared by every e2e test."""
+    return run_cli
 
 
 def served_exports(lines: Iterable[str]) -> dict[str, str]:
