@@ -63,10 +63,16 @@ def url_path(call: Call) -> str:
     `/`, `?`, `#` and `%` inside an id become `%2F`, `%3F`, `%23`, `%25`; a segment
     that is only dots is encoded too, so no client or proxy folds it into a parent
     directory. httpx keeps the escapes as they are when it joins the base URL.
+
+    `$` alone stays literal: RFC 3986 makes it plain data in a segment (a sub-delim
+    that no common server splits on, unlike `;`, which Tomcat strips as a path
+    parameter), and OData's system segments (`$batch`, `$ref`, `$value`) are sent
+    literally by every Microsoft SDK; RFC 3986 §2.2 does not make `%24batch` the
+    same URI, so a server may route it elsewhere.
     """
     encoded = []
     for segment in call.path:
-        part = quote(segment, safe="")
+        part = quote(segment, safe="$")
         if part in {".", ".."}:
             part = part.replace(".", "%2E")
         encoded.append(part)

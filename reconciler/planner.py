@@ -56,9 +56,15 @@ class Diff:
 
 
 _LISTED: dict[str, TypeAdapter[Any]] = {
-    "grants": TypeAdapter(Grant), "subjects": TypeAdapter(SubjectDecl),
-    "pools": TypeAdapter(PoolDecl),
+    "grants": TypeAdapter(tuple[Grant, ...]),
+    "subjects": TypeAdapter(tuple[SubjectDecl, ...]),
+    "pools": TypeAdapter(tuple[PoolDecl, ...]),
 }
+_DUMP_CHUNK = 2_000
+"""Items dumped to JSON-ready dicts per pydantic call: one call per item costs more than
+the dump, all 100k at once is a transient of a hundred MB."""
+_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+"""One encoder for every item: `json.dumps` with options builds a new one per call."""
 
 
 def config_digest(desired: DesiredState) -> str:
@@ -73,31 +79,33 @@ def config_digest(desired: DesiredState) -> str:
     digest.update(b"{")
     for index, (name, provider) in enumerate(sorted(desired.providers.items())):
         head = provider.model_dump(mode="json", exclude={"source", *_LISTED})
-        digest.update(f"{',' if index else ''}{_compact(name)}:{{".encode())
+        digest.update(f"{',' if index else ''}{_COMPACT(name)}:{{".encode())
         for position, key in enumerate(sorted([*head, *_LISTED])):
-            digest.update(f"{',' if position else ''}{_compact(key)}:".encode())
+            digest.update(f"{',' if position else ''}{_COMPACT(key)}:".encode())
             if key in _LISTED:
                 _digest_list(digest, getattr(provider, key), _LISTED[key])
             else:
-                digest.update(_compact(head[key]).encode())
+                digest.update(_COMPACT(head[key]).encode())
         digest.update(b"}")
     digest.update(b"}")
     return digest.hexdigest()
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def _digest_list(digest: Any, items: Sequence[Any], adapter: TypeAdapter[Any]) -> None:
     """`[...]` of the items, each without its source, sorted by `json.dumps(item,
-    sort_keys=True)` (default separators: the order digests have always used)."""
-    keyed = []
-    for item in items:
-        dumped = adapter.dump_python(item, mode="json", exclude={"source"})
-        keyed.append((json.dumps(dumped, sort_keys=True), _compact(dumped)))
-    keyed.sort()
-    digest.update(b"[" + b",".join(compact.encode() for _, compact in keyed) + b"]")
+    sort_keys=True)` (default separators: the order digests have always used).
+
+    Sorted by the compact JSON instead, which orders alike: the default separators
+    only add a space after each `,` and `:` that separates, so two items first differ
+    at the same character in both spellings.
+    """
+    compact: list[str] = []
+    for start in range(0, len(items), _DUMP_CHUNK):
+        dumped = adapter.dump_python(items[start:start + _DUMP_CHUNK], mode="json",
+                                     exclude={"__all__": {"source"}})
+        compact.extend(_COMPACT(item) for item in dumped)
+    compact.sort()
+    digest.update(b"[" + ",".join(compact).encode() + b"]")
 
 
 # ---- diff -------------------------------------------------------------------------------
@@ -371,11 +379,13 @@ def build_plan(
     max_removals: int | None = None,
     extra_pending: Sequence[PendingChange] = (),
     notes: Sequence[str] = (),
+    digest: str | None = None,
 ) -> Plan:
     """Everything from diff to ordered plan; raises before any change is possible.
 
     ConfigError/CapacityError for invalid end states, SafetyError when the blast
-    radius is exceeded.
+    radius is exceeded. `digest` is `config_digest(desired)` when the caller already
+    has it (the session works it out while the vendors are read).
     """
     problems: list[Problem] = []
     capacity_problems: list[Problem] = []
@@ -412,7 +422,7 @@ def build_plan(
     check_removals(all_actions, limits)
     ordered = order(all_actions, currents)
     return Plan(
-        config_digest=config_digest(desired),
+        config_digest=digest if digest is not None else config_digest(desired),
         config_paths=desired.paths,
         fingerprints={
             name: dict(sorted(currents[name].fingerprints.items()))

@@ -5,6 +5,8 @@ the apply we kill, as a real vendor would. The kill comes from the vendor's side
 (`crash_vendor`): it SIGKILLs the apply the moment the N-th changing request arrives
 (N random, at most the plan's action count), then handles that request or, in every
 other run, drops it unhandled; either way the client dies with calls on the wire.
+Runs alternate the network transport (`RECONCILER_HTTP_TRANSPORT`), so every transport
+offered is killed on every vendor.
 
 After each kill, with no manual `journal --resolve`, a run checks:
 - convergence within two further applies: the vendor holds exactly what the YAML says
@@ -45,6 +47,7 @@ from reconciler.sandbox.base import CHANGING_METHODS
 from reconciler.sandbox.serve import environment_for
 from reconciler.testing.runner import cli, duplicated_changes, journaled_calls
 from reconciler.testing.vendor import KitVendor
+from reconciler.transport import DEFAULT_TRANSPORT, TRANSPORT_ENV, TRANSPORTS
 
 Holding = tuple[str, str, int | None]
 """(subject id, license id, quantity or None)."""
@@ -183,6 +186,7 @@ class CrashRun:
     run: int
     kill_after: int
     request_lost: bool
+    transport: str = DEFAULT_TRANSPORT
     killed: bool = False
     in_doubt_after_kill: int = 0
     applies: int = 0
@@ -223,13 +227,17 @@ def crash_run(run: int, vendor: VendorProcess, workspace: Path) -> CrashRun:
     desired_dir.mkdir()
     (desired_dir / f"{provider}.yaml").write_text(yaml.safe_dump(estate.document))
     desired, journal = str(desired_dir), str(workspace / "journal.db")
-    env = environment_for(load_desired([desired]), {provider: vendor.url})
+    # Every network transport is killed mid-flight: runs 0 and 1 take one each, and
+    # any four runs in a row cover each transport with the request lost and not.
+    transport = TRANSPORTS[(run + run // 2) % len(TRANSPORTS)]
+    env = {**environment_for(load_desired([desired]), {provider: vendor.url}),
+           TRANSPORT_ENV: transport}
     planned = cli("plan", desired, "--journal", journal, "--output", "json", env=env)
     assert planned.exit_code == 0, planned.output
     calls = len(json.loads(planned.stdout)["actions"])
     assert calls, f"[crash] the estate of '{provider}' needs no change"
     record = CrashRun(provider, run, kill_after=rng.randint(1, max(1, calls - calls // 10)),
-                      request_lost=run % 2 == 1)
+                      request_lost=run % 2 == 1, transport=transport)
 
     def step(*arguments: str) -> int:
         result = cli(*arguments, desired, "--journal", journal, env=env)

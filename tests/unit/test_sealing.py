@@ -87,6 +87,8 @@ def test_newer_format_version_is_refused_with_a_clear_message():
         ("s%2D6", "s%252D6"),
         ("sp ace", "sp%20ace"),
         ("ünï", "%C3%BCn%C3%AF"),
+        ("a;jsessionid=x", "a%3Bjsessionid%3Dx"),
+        ("$batch", "$batch"),
     ],
 )
 def test_each_id_stays_one_percent_encoded_segment(segment, encoded):

@@ -1,21 +1,22 @@
 """OAuth2 client credentials against the Microsoft identity platform.
 
 The token endpoint lives on another host than Graph (`login.microsoftonline.com`); a
-`Call` holds no host and `VendorHttp` sends to its client's base URL, so the token call
-goes through a second `VendorHttp` that shares the first one's limits and transport but
-builds its URLs on the login host. The token is a credential, not a fact: the one thing
-the provider keeps between calls, renewed before it expires and after a 401.
+`Call` holds no host, so the token call goes through the login host's own `VendorHttp`
+(`reconciler.hosts`: made by the session with the same transport, its own pool and
+limits, since Microsoft's limits are per service). The token is a credential, not a
+fact: the one thing the provider keeps between calls, renewed before it expires and
+after a 401.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 
 import httpx
 
 from reconciler.errors import VendorError
+from reconciler.hosts import Hosts
 from reconciler.http import VendorHttp, json_object
 from reconciler.model import Call
 from reconciler.secrets import REDACTOR, Secrets
@@ -25,26 +26,14 @@ EARLY_RENEWAL_S = 60.0
 """A token is renewed this long before Graph would refuse it."""
 
 
-class _Through(httpx.AsyncBaseTransport):
-    """Sends an already-built request (absolute URL) with the provider's own client."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True)
-
-
 class Tokens:
     """One app-only token at a time, fetched once and again only when it runs out."""
 
-    def __init__(self, connection: GraphConnection, http: VendorHttp, secrets: Secrets) -> None:
+    def __init__(self, connection: GraphConnection, hosts: Hosts, secrets: Secrets) -> None:
         self.connection = connection
         self.secrets = secrets
-        login = secrets.optional(connection.login_url_env, LOGIN_URL).rstrip("/")
-        self.login = copy.copy(http)
-        self.login.client = httpx.AsyncClient(base_url=login, transport=_Through(http.client),
-                                              timeout=http.client.timeout)
+        self.hosts = hosts
+        self.login_url = secrets.optional(connection.login_url_env, LOGIN_URL).rstrip("/")
         self._token: str | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
@@ -70,7 +59,7 @@ class Tokens:
                 "grant_type": "client_credentials"}
         tenant = self.secrets.get(self.connection.tenant_env, secret=False)
         call = Call.to("POST", tenant, "oauth2", "v2.0", "token", form=form)
-        response = await self.login.send(call, repeatable=True)
+        response = await self.hosts.at(self.login_url).send(call, repeatable=True)
         body = json_object(response)
         token = body.get("access_token")
         if not response.is_success or not isinstance(token, str) or not token:

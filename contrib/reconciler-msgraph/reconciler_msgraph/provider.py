@@ -74,7 +74,7 @@ class GraphProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tokens = Tokens(self.connection, self.http, self.secrets)
+        self.tokens = Tokens(self.connection, self.hosts, self.secrets)
 
     @classmethod
     def normalize_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import yaml
 from reconciler_msgraph.provider import GraphProvider
 from reconciler_msgraph.simulator import GraphSimulator
 
+from reconciler.hosts import Hosts
 from reconciler.http import RetryPolicy, VendorHttp, new_client
 from reconciler.model import Limits, ProviderDesired
 from reconciler.sandbox.transport import SandboxTransport
@@ -63,16 +64,18 @@ async def graph() -> AsyncIterator[Callable[..., GraphProvider]]:
     clients: list[httpx.AsyncClient] = []
 
     def make(simulator: GraphSimulator, **connection: Any) -> GraphProvider:
-        client = new_client("http://msgraph.sandbox/v1.0",
-                            transport=SandboxTransport(simulator.app))
-        clients.append(client)
-        http = VendorHttp(client, Limits(rate_limit=10_000),
-                          retry=RetryPolicy(attempts=8, max_elapsed=20, initial_wait=0.001,
-                                            max_wait=0.01))
+        def at(base_url: str) -> VendorHttp:
+            client = new_client(base_url, transport=SandboxTransport(simulator.app))
+            clients.append(client)
+            return VendorHttp(client, Limits(rate_limit=10_000),
+                              retry=RetryPolicy(attempts=8, max_elapsed=20, initial_wait=0.001,
+                                                max_wait=0.01))
+
+        http = at("http://msgraph.sandbox/v1.0")
         settings = GraphProvider.connection_model.model_validate(
             {**CONNECTION, "login_url_env": "L", **connection})
         secrets = Secrets({**SANDBOX_ENV, "L": "http://msgraph.sandbox"})
-        return GraphProvider(settings, http, secrets)
+        return GraphProvider(settings, http, secrets, hosts=Hosts(http, at))
 
     yield make
     for client in clients:

@@ -49,6 +49,19 @@ def test_one_assign_license_per_user_twenty_to_a_batch(workspace, seeded, thrott
     assert cli("drift", str(target), "--sandbox").exit_code == 0
 
 
+def test_the_batch_path_travels_as_a_literal_dollar(workspace, seeded):
+    """Graph's SDKs send `/v1.0/$batch`; RFC 3986 does not make `%24batch` the same URI,
+    so the request line must carry the `$` itself."""
+    seeded(_estate())
+    subjects = [{"user": f"u{n:03}@contoso.com", "licenses": ["ENTERPRISEPACK"]}
+                for n in range(3)]
+    target = write_desired(workspace, subjects, limits={"rate_limit": 10_000})
+    assert cli("apply", str(target), "--sandbox", "--auto-approve").exit_code == 0
+    sent = [e["raw_path"] for e in changing(request_log(workspace, "msgraph"))
+            if "token" not in e["path"]]
+    assert sent == ["/v1.0/$batch"]
+
+
 def test_adds_and_removes_of_one_user_travel_in_one_call(workspace):
     target = write_desired(workspace, [{"user": "adele@contoso.com",
                                         "licenses": ["VISIOCLIENT"]}])
