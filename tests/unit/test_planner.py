@@ -224,3 +224,21 @@ def test_config_digest_is_the_hash_of_the_sorted_json_and_ignores_lines_and_orde
                      for g in reversed(grants)], prune=["p1"])
     assert config_digest(moved) == config_digest(want)
     assert config_digest(desired(grants[:1], prune=["p1"])) != config_digest(want)
+
+
+def test_items_sort_alike_by_compact_and_by_default_separator_json():
+    """The digest sorts items by their compact JSON; it has always been defined by the
+    default-separator JSON. Both orders agree even where separators meet values, nested
+    lists end early, or strings hold ", " and ": " of their own."""
+    import json
+
+    items = [
+        {"a": [1, 2]}, {"a": [1]}, {"a": [1, [2]]}, {"a": 1, "b": 2}, {"a": 1},
+        {"a": "x, y"}, {"a": "x,y"}, {"a": "x: y"}, {"a": "x:y"}, {"a": ""},
+        {"a": {"b": None}}, {"a": {"b": None, "c": 0}}, {"a ": 1}, {"a": -1},
+        {"a": [{"b": 1}, {"b": 1, "c": 2}]}, {"a": "é, ü"}, {"a": True}, {"b": []},
+    ]
+    by_default = sorted(items, key=lambda i: json.dumps(i, sort_keys=True))
+    by_compact = sorted(items, key=lambda i: json.dumps(i, sort_keys=True,
+                                                         separators=(",", ":")))
+    assert by_default == by_compact
