@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,15 +36,3 @@ def copy_example(workspace: Path, *names: str) -> Path:
 def cli() -> Callable[..., Result]:
     """`reconciler ARGS` in this process: the kit's runner, shared by every e2e test."""
     return run_cli
-
-
-def served_exports(lines: Iterable[str]) -> dict[str, str]:
-    """The `export NAME=value` lines `sandbox serve` prints, read up to `# serving`."""
-    exports: dict[str, str] = {}
-    for line in lines:
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[name] = value.strip("'")
-        if line.startswith("# serving"):
-            break
-    return exports

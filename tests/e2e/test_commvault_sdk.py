@@ -8,9 +8,6 @@ would against a Command Center without TLS. Every call cvpysdk makes is its own 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from cvpysdk.exception import SDKException
 
 from reconciler.sandbox.commvault import CommvaultSimulator
 from reconciler.sandbox.serve import ServedSimulators
+from reconciler.testing.served import served_sandbox
 from tests.e2e.conftest import copy_example
 
 PASSWORD = "sandbox-commvault-password"
@@ -134,22 +132,10 @@ def test_sdk_against_sandbox_serve_and_its_admin_url(workspace: Path):
     # `reconciler sandbox serve` as a user runs it: its exports log cvpysdk in, and the
     # admin URL it prints answers (it lives at the host's root, not under /commandcenter).
     copy_example(workspace, "commvault.yaml")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reconciler.cli", "sandbox", "serve", "desired"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workspace,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        exports: dict[str, str] = {}
-        admin = ""
-        assert server.stdout is not None
-        for line in server.stdout:
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value.strip("'")
-            if line.startswith("# commvault simulator at "):
-                admin = line.rsplit("(admin: ", 1)[1].rstrip(")\n")
-            if line.startswith("# serving"):
-                break
+    with served_sandbox("desired", workspace) as served:
+        exports = served.exports
+        (admin,) = [line.rsplit("(admin: ", 1)[1].rstrip(")\n") for line in served.lines
+                    if line.startswith("# commvault simulator at ")]
         assert httpx.get(admin).status_code == 200, admin
         host = exports["COMMVAULT_BASE_URL"].removeprefix("http://").removesuffix(
             "/commandcenter/api")
@@ -157,6 +143,3 @@ def test_sdk_against_sandbox_serve_and_its_admin_url(workspace: Path):
         assert set(commcell.clients.get("old-fs-09").consumed_licenses) == {
             "Server File System"}
         commcell.logout()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)

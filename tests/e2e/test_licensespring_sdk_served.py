@@ -7,9 +7,6 @@ unknown path; `reconciler drift`, pointed at the same server, sees what it chang
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from tests.e2e.conftest import copy_example, served_exports
+from reconciler.testing.served import served_sandbox
+from tests.e2e.conftest import copy_example
 
 KEY = "ACAD-7H2K-99QX-4M1P"
 
@@ -25,17 +23,8 @@ KEY = "ACAD-7H2K-99QX-4M1P"
 @pytest.fixture
 def served(workspace: Path) -> Iterator[dict[str, str]]:
     copy_example(workspace, "licensespring.yaml")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reconciler.cli", "sandbox", "serve", "desired"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workspace,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert server.stdout is not None
-        exports = served_exports(server.stdout)
-        yield exports
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with served_sandbox("desired", workspace) as served:
+        yield served.exports
 
 
 def test_official_sdk_against_sandbox_serve(served: dict[str, str], workspace: Path):

@@ -8,9 +8,6 @@ concurrently, so up to three calls can be in flight.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import httpx
 import pytest
 from click.testing import Result
 
+from reconciler.testing.served import served_sandbox
 from tests.e2e.conftest import copy_example
 
 
@@ -28,25 +26,11 @@ def served_yext(workspace: Path) -> Iterator[dict[str, str]]:
     text = (desired / "yext.yaml").read_text()
     (desired / "yext.yaml").write_text(
         text.replace("max_removals: 10", "max_removals: 10\n      concurrency: 1", 1))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reconciler.cli", "sandbox", "serve", "desired"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workspace,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        exports: dict[str, str] = {}
-        assert server.stdout is not None
-        for line in server.stdout:
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value.strip("'")
-            if line.startswith("# serving"):
-                break
+    with served_sandbox("desired", workspace) as served:
+        exports = served.exports
         admin = f"{exports['YEXT_BASE_URL'].split('/v2')[0]}/_sandbox"
         httpx.put(f"{admin}/faults", json={"latency_ms": 50}).raise_for_status()
         yield exports
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def _peak_of(exports: dict[str, str], run: Callable[[], Result]) -> int:

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from tests.e2e.conftest import copy_example, served_exports
+from reconciler.testing.served import served_sandbox
+from tests.e2e.conftest import copy_example
 
 
 def test_served_sandbox_exports_an_environment_that_plan_uses_over_http(workspace, cli):
     desired = copy_example(workspace, "yext.yaml")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reconciler.cli",
-            "sandbox",
-            "serve",
-            str(desired),
-            "--env-file",
-            "sandbox.env",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=workspace,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert server.stdout is not None
-        exports = served_exports(server.stdout)
+    with served_sandbox(desired, workspace, "--env-file", "sandbox.env") as served:
+        exports = served.exports
         assert exports["YEXT_BASE_URL"].startswith("http://127.0.0.1:")
         assert exports["YEXT_API_KEY"] == "sandbox-yext-api-key"
         assert (workspace / "sandbox.env").read_text().count("export ") == len(exports)
@@ -40,6 +19,3 @@ def test_served_sandbox_exports_an_environment_that_plan_uses_over_http(workspac
             f"DELETE {exports['YEXT_BASE_URL']}/v2/accounts/me/license-packs"
             in cli("apply", str(desired), "--dry-run", env=exports).output
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=20)

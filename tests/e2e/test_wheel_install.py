@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, served_exports
+from reconciler.testing.served import read_exports
+from tests.e2e.conftest import REPO
 
 PROVIDERS = ["admanager", "commvault", "licensespring", "uipath", "yext"]
 
@@ -123,7 +124,7 @@ def test_sandbox_serve_without_a_path_serves_the_packaged_example(installed):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
-        exports = served_exports(server.stdout)
+        exports = read_exports(server.stdout).exports
         assert server.poll() is None, server.stderr.read() if server.stderr else ""
         for provider in PROVIDERS:
             assert exports[f"{provider.upper()}_BASE_URL"].startswith("http://127.0.0.1:")

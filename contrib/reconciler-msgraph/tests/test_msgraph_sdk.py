@@ -9,9 +9,6 @@ that the next `apply` repairs.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +31,7 @@ from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from reconciler_msgraph.simulator import GraphSimulator
 
 from reconciler.testing.runner import cli
+from reconciler.testing.served import served_sandbox
 
 SCOPE = "https://graph.microsoft.com/.default"
 
@@ -74,24 +72,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dic
     example = GraphSimulator.example_document()
     assert example is not None
     (desired / "msgraph.yaml").write_text(example)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reconciler.cli", "sandbox", "serve", str(desired)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        exports: dict[str, str] = {}
-        assert server.stdout is not None
-        for line in server.stdout:
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value.strip("'")
-            if line.startswith("# serving"):
-                break
+    with served_sandbox(desired, folder) as served:
+        exports = served.exports
         assert exports.get("MSGRAPH_BASE_URL", "").startswith("http://127.0.0.1:"), exports
         yield desired, exports
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def sdk(env: dict[str, str]) -> GraphServiceClient:
