@@ -13,7 +13,13 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 SubjectKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
@@ -130,6 +136,11 @@ class CurrentState(Frozen):
     pools: tuple[PoolState, ...] = ()
     fingerprints: dict[str, str] = Field(default_factory=dict)
     pending: tuple[PendingChange, ...] = ()
+    seated: frozenset[tuple[str, str, str]] = Field(default=frozenset(), exclude=True)
+    """(pool, subject kind, subject id) of subjects whose seat in a pool the vendor already
+    counts in `used` by another path than a grant here (Microsoft 365: a licence the user
+    inherits from a group). Graph counts one seat per user however many paths give it, so
+    a direct grant added or removed for such a subject takes or frees no seat."""
     facts: Any = Field(default=None, exclude=True)
     """The provider's own typed facts from this read (its `check` and `actions` use
     them): a provider keeps nothing on itself between reading and planning."""
@@ -148,6 +159,18 @@ class Change(Frozen):
     before: Grant | None = None
     after: Grant | None = None
     reason: str
+    seats: int | None = None
+    """Seats the change takes (negative: frees) when that is not the difference of the
+    grants' units: 0 for a subject the vendor already seats another way
+    (`CurrentState.seated`). Left out of the JSON when unset."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_seats(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A plan file written before `seats` existed seals and reads back the same."""
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("seats", 0) is None:
+            del dumped["seats"]
+        return dumped
 
     @property
     def grant(self) -> Grant:
@@ -157,6 +180,8 @@ class Change(Frozen):
 
     @property
     def seat_delta(self) -> int:
+        if self.seats is not None:
+            return self.seats
         before = self.before.units if self.before is not None else 0
         after = self.after.units if self.after is not None else 0
         return after - before

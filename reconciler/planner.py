@@ -109,6 +109,13 @@ def _digest_list(digest: Any, items: Sequence[Any], adapter: TypeAdapter[Any]) -
 
 
 # ---- diff -------------------------------------------------------------------------------
+def _seated(current: CurrentState, grant: Grant) -> int | None:
+    """0 when the vendor already seats the grant's subject in its pool another way (the
+    grant adds or frees no seat), else None: the units decide."""
+    key = (grant.pool, grant.subject.kind, grant.subject.id)
+    return 0 if current.seated and key in current.seated else None
+
+
 def diff(
     desired: ProviderDesired,
     current: CurrentState,
@@ -142,9 +149,9 @@ def diff(
             continue
         before = live.get(key)
         if before is None:
-            result.changes.append(
-                Change(kind=ChangeKind.ADD, after=grant, reason=f"declared at {_where(grant)}")
-            )
+            result.changes.append(Change(
+                kind=ChangeKind.ADD, after=grant, reason=f"declared at {_where(grant)}",
+                seats=_seated(current, grant)))
         elif before.value() != grant.value():
             result.changes.append(
                 Change(
@@ -178,7 +185,8 @@ def diff(
             why = (
                 f"pool '{grant.pool}' is pruned ({pool.source}) and {grant.subject} is not declared"
             )
-        result.changes.append(Change(kind=ChangeKind.REMOVE, before=grant, reason=why))
+        result.changes.append(Change(kind=ChangeKind.REMOVE, before=grant, reason=why,
+                                     seats=_seated(current, grant)))
     result.changes.sort(key=lambda change: (change.grant.key, change.kind.value))
     return result
 

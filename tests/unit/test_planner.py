@@ -242,3 +242,33 @@ def test_items_sort_alike_by_compact_and_by_default_separator_json():
     by_compact = sorted(items, key=lambda i: json.dumps(i, sort_keys=True,
                                                          separators=(",", ":")))
     assert by_default == by_compact
+
+
+def test_a_subject_the_vendor_already_seats_adds_and_frees_no_seat():
+    """`CurrentState.seated`: the pool is full, yet adding a grant for a subject the vendor
+    already counts there (Graph: inherited from a group) is no capacity problem, and
+    removing another such grant frees nothing."""
+    want = desired([grant("a", "p1")], subjects=["a", "b"])
+    now = current([live("b", "p1"), live("c", "p1")], {"p1": 2}).model_copy(
+        update={"seated": frozenset({("p1", "entity", "a"), ("p1", "entity", "b")})})
+    plan = build_plan(want, {"acme": now}, makers={"acme": one_action_per_change},
+                      today=TODAY)
+    seats = {(c.kind, c.grant.subject.id): c.seat_delta for a in plan.actions for c in a.changes}
+    assert seats == {(ChangeKind.ADD, "a"): 0, (ChangeKind.REMOVE, "b"): 0}
+    only_a = desired([grant("a", "p1")], subjects=["a"])  # b and c are not ours
+    build_plan(only_a, {"acme": now}, makers={"acme": one_action_per_change}, today=TODAY)
+    with pytest.raises(CapacityError):
+        build_plan(only_a, {"acme": now.model_copy(update={"seated": frozenset()})},
+                   makers={"acme": one_action_per_change}, today=TODAY)
+
+
+def test_a_change_without_a_seat_count_serializes_as_before():
+    """Plan files written before `Change.seats` existed seal and load back the same."""
+    from reconciler.model import Change
+
+    plain = Change(kind=ChangeKind.ADD, after=grant("a", "p1"), reason="r")
+    assert "seats" not in plain.model_dump(mode="json")
+    assert Change.model_validate(plain.model_dump(mode="json")) == plain
+    seated = plain.model_copy(update={"seats": 0})
+    assert seated.model_dump(mode="json")["seats"] == 0
+    assert Change.model_validate(seated.model_dump(mode="json")).seat_delta == 0

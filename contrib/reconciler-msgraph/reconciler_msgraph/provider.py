@@ -153,8 +153,13 @@ class GraphProvider(Provider):
             part: fingerprint([sku.enabled, [(g.subject.kind, g.subject.id, g.attrs)
                                              for g in grants if g.pool == part]])
             for part, sku in skus.items()}
+        # Graph consumes one unit per user however many paths license them: a direct
+        # assignment of a SKU the user inherits from a group takes no seat, nor frees one.
+        seated = frozenset((by_id[sku_id].part_number, holder.kind, holder.subject_id)
+                           for holder in holders.values() if holder.kind == "user"
+                           for sku_id in holder.inherited if sku_id in by_id)
         return CurrentState(provider=self.id, grants=tuple(grants), pools=tuple(pools),
-                            fingerprints=fingerprints, facts=facts)
+                            fingerprints=fingerprints, seated=seated, facts=facts)
 
     def check(self, desired: ProviderDesired, current: CurrentState,
               changes: Sequence[Change] = ()) -> list[Problem]:

@@ -69,3 +69,39 @@ def test_disabled_plans_round_trip_through_import(workspace):
     assert "YAMMER_ENTERPRISE" in imported.stdout
     Path("imported.yaml").write_text(imported.stdout)
     assert cli("plan", "imported.yaml", "--sandbox", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_direct_licence_for_a_user_who_inherits_it_takes_no_seat(workspace, seeded):
+    """Graph consumes one unit per user however many paths license them, so a full SKU
+    still takes a direct assignment for a user who inherits it from a group: no
+    capacity refusal, no seat or cost in the plan, and the vendor agrees."""
+    chosen = seed()
+    for sku in chosen["skus"]:
+        if sku["skuPartNumber"] == "ENTERPRISEPACK":
+            sku["enabled"] = 5  # every unit consumed: alex, adele, diego, megan, nestor
+    seeded(chosen)
+    desired = write_desired(workspace, [{"user": "megan@contoso.com",
+                                         "licenses": ["POWER_BI_PRO", "ENTERPRISEPACK"]}])
+    planned = cli("plan", str(desired), "--sandbox", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.stdout)
+    (action,) = plan["actions"]
+    assert action["seat_delta"] == 0
+    assert [c["seats"] for c in action["changes"]] == [0]
+    assert [(p["pool"], p["seat_delta"]) for p in plan["summary"]["pools"]] == [
+        ("ENTERPRISEPACK", 0)]
+    assert cli("apply", str(desired), "--sandbox", "--auto-approve").exit_code == 0
+    assert cli("drift", str(desired), "--sandbox").exit_code == 0
+
+
+def test_a_direct_licence_for_a_user_without_it_still_needs_a_free_seat(workspace, seeded):
+    chosen = seed()
+    for sku in chosen["skus"]:
+        if sku["skuPartNumber"] == "ENTERPRISEPACK":
+            sku["enabled"] = 5
+    seeded(chosen)
+    desired = write_desired(workspace, [{"user": "grady@contoso.com",
+                                         "licenses": ["ENTERPRISEPACK"]}])
+    planned = cli("plan", str(desired), "--sandbox")
+    assert planned.exit_code == 1
+    assert "ENTERPRISEPACK" in planned.output
