@@ -136,11 +136,14 @@ class CurrentState(Frozen):
     pools: tuple[PoolState, ...] = ()
     fingerprints: dict[str, str] = Field(default_factory=dict)
     pending: tuple[PendingChange, ...] = ()
-    seated: frozenset[tuple[str, str, str]] = Field(default=frozenset(), exclude=True)
-    """(pool, subject kind, subject id) of subjects whose seat in a pool the vendor already
-    counts in `used` by another path than a grant here (Microsoft 365: a licence the user
-    inherits from a group). Graph counts one seat per user however many paths give it, so
-    a direct grant added or removed for such a subject takes or frees no seat."""
+    seats_added: dict[tuple[str, str, str], int] = Field(default_factory=dict, exclude=True)
+    """(pool, subject kind, subject id) → the seats a grant added there would take, where
+    that is not its units: Graph counts one unit per user however many paths license
+    them, so a direct licence for a user who inherits it takes 0, and a licence for a
+    group takes one per member who holds it by no other path."""
+    seats_removed: dict[tuple[str, str, str], int] = Field(default_factory=dict, exclude=True)
+    """(pool, subject kind, subject id) → the seats removing the grant there would free,
+    where that is not its units (0 for a user who keeps the licence through a group)."""
     facts: Any = Field(default=None, exclude=True)
     """The provider's own typed facts from this read (its `check` and `actions` use
     them): a provider keeps nothing on itself between reading and planning."""
@@ -161,8 +164,8 @@ class Change(Frozen):
     reason: str
     seats: int | None = None
     """Seats the change takes (negative: frees) when that is not the difference of the
-    grants' units: 0 for a subject the vendor already seats another way
-    (`CurrentState.seated`). Left out of the JSON when unset."""
+    grants' units (`CurrentState.seats_added`, `seats_removed`). Left out of the JSON
+    when unset."""
 
     @model_serializer(mode="wrap")
     def _without_unset_seats(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -109,11 +109,11 @@ def _digest_list(digest: Any, items: Sequence[Any], adapter: TypeAdapter[Any]) -
 
 
 # ---- diff -------------------------------------------------------------------------------
-def _seated(current: CurrentState, grant: Grant) -> int | None:
-    """0 when the vendor already seats the grant's subject in its pool another way (the
-    grant adds or frees no seat), else None: the units decide."""
-    key = (grant.pool, grant.subject.kind, grant.subject.id)
-    return 0 if current.seated and key in current.seated else None
+def _seats(seats: Mapping[tuple[str, str, str], int], grant: Grant, sign: int) -> int | None:
+    """The seats the vendor says a change of `grant` takes (`sign` 1) or frees (`sign`
+    -1), where that is not its units; None: the units decide."""
+    count = seats.get((grant.pool, grant.subject.kind, grant.subject.id)) if seats else None
+    return None if count is None else sign * count
 
 
 def diff(
@@ -151,7 +151,7 @@ def diff(
         if before is None:
             result.changes.append(Change(
                 kind=ChangeKind.ADD, after=grant, reason=f"declared at {_where(grant)}",
-                seats=_seated(current, grant)))
+                seats=_seats(current.seats_added, grant, 1)))
         elif before.value() != grant.value():
             result.changes.append(
                 Change(
@@ -186,7 +186,7 @@ def diff(
                 f"pool '{grant.pool}' is pruned ({pool.source}) and {grant.subject} is not declared"
             )
         result.changes.append(Change(kind=ChangeKind.REMOVE, before=grant, reason=why,
-                                     seats=_seated(current, grant)))
+                                     seats=_seats(current.seats_removed, grant, -1)))
     result.changes.sort(key=lambda change: (change.grant.key, change.kind.value))
     return result
 

@@ -245,12 +245,14 @@ def test_items_sort_alike_by_compact_and_by_default_separator_json():
 
 
 def test_a_subject_the_vendor_already_seats_adds_and_frees_no_seat():
-    """`CurrentState.seated`: the pool is full, yet adding a grant for a subject the vendor
-    already counts there (Graph: inherited from a group) is no capacity problem, and
-    removing another such grant frees nothing."""
+    """`CurrentState.seats_added`/`seats_removed`: the pool is full, yet adding a grant for a
+    subject the vendor already counts there (Graph: inherited from a group) is no
+    capacity problem, removing another such grant frees nothing, and a grant the vendor
+    says takes three seats takes three."""
     want = desired([grant("a", "p1")], subjects=["a", "b"])
     now = current([live("b", "p1"), live("c", "p1")], {"p1": 2}).model_copy(
-        update={"seated": frozenset({("p1", "entity", "a"), ("p1", "entity", "b")})})
+        update={"seats_added": {("p1", "entity", "a"): 0},
+                "seats_removed": {("p1", "entity", "b"): 0}})
     plan = build_plan(want, {"acme": now}, makers={"acme": one_action_per_change},
                       today=TODAY)
     seats = {(c.kind, c.grant.subject.id): c.seat_delta for a in plan.actions for c in a.changes}
@@ -258,8 +260,12 @@ def test_a_subject_the_vendor_already_seats_adds_and_frees_no_seat():
     only_a = desired([grant("a", "p1")], subjects=["a"])  # b and c are not ours
     build_plan(only_a, {"acme": now}, makers={"acme": one_action_per_change}, today=TODAY)
     with pytest.raises(CapacityError):
-        build_plan(only_a, {"acme": now.model_copy(update={"seated": frozenset()})},
+        build_plan(only_a, {"acme": now.model_copy(update={"seats_added": {}})},
                    makers={"acme": one_action_per_change}, today=TODAY)
+    many = now.model_copy(update={"seats_added": {("p1", "entity", "a"): 3}})
+    with pytest.raises(CapacityError):  # a group of three: three seats, not one
+        build_plan(only_a, {"acme": many}, makers={"acme": one_action_per_change},
+                   today=TODAY)
 
 
 def test_a_change_without_a_seat_count_serializes_as_before():

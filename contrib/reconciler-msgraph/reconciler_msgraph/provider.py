@@ -55,6 +55,8 @@ from reconciler_msgraph.requests import (
     batch_call,
 )
 
+SeatKey = tuple[str, str, str]
+"""(pool, subject kind, subject id), as `CurrentState.seats_added` keys its counts."""
 USER_FIELDS = "id,userPrincipalName,usageLocation,assignedLicenses,licenseAssignmentStates"
 GROUP_FIELDS = "id,displayName,assignedLicenses"
 ITEM_ROUNDS = 8
@@ -153,13 +155,53 @@ class GraphProvider(Provider):
             part: fingerprint([sku.enabled, [(g.subject.kind, g.subject.id, g.attrs)
                                              for g in grants if g.pool == part]])
             for part, sku in skus.items()}
-        # Graph consumes one unit per user however many paths license them: a direct
-        # assignment of a SKU the user inherits from a group takes no seat, nor frees one.
-        seated = frozenset((by_id[sku_id].part_number, holder.kind, holder.subject_id)
-                           for holder in holders.values() if holder.kind == "user"
-                           for sku_id in holder.inherited if sku_id in by_id)
+        added, removed = await self._seats(desired, facts, grants)
         return CurrentState(provider=self.id, grants=tuple(grants), pools=tuple(pools),
-                            fingerprints=fingerprints, seated=seated, facts=facts)
+                            fingerprints=fingerprints, seats_added=added,
+                            seats_removed=removed, facts=facts)
+
+    async def _seats(self, desired: ProviderDesired, facts: GraphFacts,
+                     grants: Sequence[Grant]) -> tuple[dict[SeatKey, int], dict[SeatKey, int]]:
+        """The seats a change takes or frees where that is not one per grant: Graph
+        consumes one unit per user however many paths license them.
+
+        A direct licence for a user who inherits it takes none and frees none. A licence
+        removed from a group frees one per user holding it through that group alone.
+        A licence added to a group takes one per direct member (group-based licensing
+        is not transitive) who holds it by no path yet; the members are read only for
+        the groups the YAML gives a licence they lack.
+        """
+        by_id = facts.sku_by_id()
+        users = [h for h in facts.holders.values() if h.kind == "user"]
+        added: dict[SeatKey, int] = {}
+        removed: dict[SeatKey, int] = {}
+        for user in users:
+            for sku_id in user.inherited:
+                if sku_id in by_id:
+                    key = (by_id[sku_id].part_number, "user", user.subject_id)
+                    added[key] = removed[key] = 0
+        for group in (h for h in facts.holders.values() if h.kind == "group"):
+            for sku_id in group.direct:
+                if sku_id in by_id:
+                    removed[(by_id[sku_id].part_number, "group", group.subject_id)] = sum(
+                        1 for u in users if u.inherited.get(sku_id) == [group.object_id]
+                        and sku_id not in u.direct)
+        live = {g.key for g in grants}
+        gaining = sorted({(g.subject.id, g.license) for g in desired.grants
+                          if g.subject.kind == "group" and g.key not in live
+                          and ("group", g.subject.id) in facts.holders
+                          and g.license in facts.skus})
+        holding = {u.object_id: {*u.direct, *u.inherited} for u in users}
+        members: dict[str, list[str]] = {}
+        for group_id, part in gaining:
+            if group_id not in members:
+                rows = await self._list("groups", group_id, "members", select="id")
+                members[group_id] = [str(r["id"]) for r in rows
+                                     if r.get("@odata.type") == "#microsoft.graph.user"]
+            sku_id = facts.skus[part].sku_id
+            added[(part, "group", group_id)] = sum(
+                1 for m in members[group_id] if sku_id not in holding.get(m, set()))
+        return added, removed
 
     def check(self, desired: ProviderDesired, current: CurrentState,
               changes: Sequence[Change] = ()) -> list[Problem]:

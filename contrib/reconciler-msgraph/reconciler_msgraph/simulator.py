@@ -10,7 +10,8 @@ each part follows (https://learn.microsoft.com/en-us/graph/api/...):
   counted from every user holding the SKU directly or through a group;
 - `GET /users`, `GET /users/{id | userPrincipalName}` (`user-list`, `user-get`): `$select`,
   `$top`, paged by an absolute `@odata.nextLink` carrying `$skiptoken`;
-- `GET /groups`, `GET /groups/{id}` (`group-list`);
+- `GET /groups`, `GET /groups/{id}` (`group-list`); `GET /groups/{id}/members`
+  (`group-list-members`): the direct members, each with its `@odata.type`, paged alike;
 - `POST /users/{id}/assignLicense`, `POST /groups/{id}/assignLicense`
   (`user-assignlicense`, `group-assignlicense`): all-or-nothing, with Graph's rules:
   `usageLocation` required, no seats left refused, a licence inherited from a group
@@ -311,6 +312,11 @@ class GraphSimulator(Simulator):
                 return 200, self._page(base, "groups", ids, query, self._group_row)
             case ("GET", ["groups", key]):
                 return 200, self._group_row(self._group_id(key), query.get("$select"))
+            case ("GET", ["groups", key, "members"]):
+                group_id = self._group_id(key)
+                members = sorted(self.state["groups"][group_id]["members"])
+                return 200, self._page(base, f"groups/{group_id}/members", members, query,
+                                       self._member_row)
             case ("POST", ["groups", key, "assignLicense"]):
                 group_id = self._group_id(key)
                 self._assign_group(group_id, body)
@@ -377,6 +383,11 @@ class GraphSimulator(Simulator):
                                      for sku, plans in sorted(effective.items())],
                 "licenseAssignmentStates": states}
         return _selected(full, select, DEFAULT_USER_FIELDS)
+
+    def _member_row(self, user_id: str, select: str | None) -> dict[str, Any]:
+        """A direct member (group-list-members): a directoryObject, typed by `@odata.type`
+        whatever `$select` says."""
+        return {"@odata.type": "#microsoft.graph.user", **self._user_row(user_id, select)}
 
     def _group_row(self, group_id: str, select: str | None) -> dict[str, Any]:
         group = self.state["groups"][group_id]

@@ -105,3 +105,44 @@ def test_a_direct_licence_for_a_user_without_it_still_needs_a_free_seat(workspac
     planned = cli("plan", str(desired), "--sandbox")
     assert planned.exit_code == 1
     assert "ENTERPRISEPACK" in planned.output
+
+
+SALES = "5b08a9ea-1568-5211-8792-97d7cc1bff7a"  # members megan and nestor; ENTERPRISEPACK
+
+
+def _visio(enabled: int) -> dict[str, object]:
+    chosen = seed()
+    for sku in chosen["skus"]:
+        if sku["skuPartNumber"] == "VISIOCLIENT":
+            sku["enabled"] = enabled  # diego holds one
+    return chosen
+
+
+def test_a_licence_for_a_group_takes_a_seat_per_member_without_it(workspace, seeded):
+    """Graph licenses each direct member of the group: two members without VISIOCLIENT
+    need two free units, not one. Refused before any call when they are not there."""
+    seeded(_visio(2))
+    desired = write_desired(workspace, [{"group": SALES,
+                                         "licenses": ["ENTERPRISEPACK", "VISIOCLIENT"]}])
+    refused = cli("plan", str(desired), "--sandbox")
+    assert refused.exit_code == 1 and "VISIOCLIENT" in refused.output, refused.output
+    assert [e for e in changing(request_log(workspace, "msgraph"))
+            if "assignLicense" in e["path"] or "$batch" in e["path"]] == []
+    read = [e["raw_path"] for e in request_log(workspace, "msgraph") if "members" in e["path"]]
+    assert read == [f"/v1.0/groups/{SALES}/members"], "members of the gaining group only"
+
+    seeded(_visio(3))
+    planned = cli("plan", str(desired), "--sandbox", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    (action,) = json.loads(planned.stdout)["actions"]
+    assert action["seat_delta"] == 2
+    assert cli("apply", str(desired), "--sandbox", "--auto-approve").exit_code == 0
+    assert cli("drift", str(desired), "--sandbox").exit_code == 0
+
+
+def test_a_licence_removed_from_a_group_frees_each_member_holding_it_only_so(workspace):
+    desired = write_desired(workspace, [{"group": SALES, "licenses": []}])
+    planned = cli("plan", str(desired), "--sandbox", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    (action,) = json.loads(planned.stdout)["actions"]
+    assert action["seat_delta"] == -2  # megan and nestor hold ENTERPRISEPACK through it alone
