@@ -1,14 +1,16 @@
 """Runs the GitLab CI template's jobs here, with a small local stand-in for the GitLab API.
 
 What runs as written: the workflow and job `rules:` (`if:` with `==`, `&&`, `||` over
-`$VARIABLES` and "strings"; `changes:` is taken as matched, as every pipeline here
-changes licenses/), `before_script:` + `script:` in one bash (`set -eo pipefail`, as
-GitLab's bash shell does), the template's `curl` calls, artifacts (a folder per job,
-kept on success or `when: always`), stages in order, CI/CD variables scoped to the job's
-environment and, when Protected, only on the default branch. Stood in for: the
-`pip install` line (a `python` shim on PATH records it and runs nothing; this venv's
-`reconciler` is on PATH) and GitLab itself (`FakeGitLab`, the endpoints the template
-calls, answering like GitLab's REST API v4). Unknown rule syntax raises.
+`$VARIABLES` and "strings"; `changes:` globs matched against the files the pipeline's
+push or merge request changed, as GitLab does: `**` spans directories, `*` stays within
+one, and a pipeline with no push, a schedule or a manual run, always matches),
+`before_script:` + `script:` in one bash (`set -eo pipefail`, as GitLab's bash shell
+does), the template's `curl` calls, artifacts (a folder per job, kept on success or
+`when: always`), stages in order, CI/CD variables scoped to the job's environment and,
+when Protected, only on the default branch. Stood in for: the `pip install` line (a
+`python` shim on PATH records it and runs nothing; this venv's `reconciler` is on PATH)
+and GitLab itself (`FakeGitLab`, the endpoints the template calls, answering like
+GitLab's REST API v4). Unknown rule syntax raises.
 """
 
 from __future__ import annotations
@@ -206,19 +208,50 @@ def rule_matches(expression: str, variables: dict[str, str]) -> bool:
                for alternative in expression.split("||"))
 
 
-def _rules_pass(rules: list[dict[str, Any]], variables: dict[str, str]) -> bool:
+def glob_matches(pattern: str, path: str) -> bool:
+    """GitLab's `changes:` glob (Ruby's fnmatch with FNM_PATHNAME | FNM_EXTGLOB):
+    `**/` is any number of directories, `*` and `?` never cross a `/`."""
+    regex = ""
+    rest = pattern
+    while rest:
+        if rest.startswith("**/"):
+            regex, rest = regex + "(?:.*/)?", rest[3:]
+        elif rest.startswith("**"):
+            regex, rest = regex + ".*", rest[2:]
+        elif rest[0] == "*":
+            regex, rest = regex + "[^/]*", rest[1:]
+        elif rest[0] == "?":
+            regex, rest = regex + "[^/]", rest[1:]
+        else:
+            regex, rest = regex + re.escape(rest[0]), rest[1:]
+    return re.fullmatch(regex, path) is not None
+
+
+def _rules_pass(rules: list[dict[str, Any]], variables: dict[str, str],
+                changed: tuple[str, ...] | None) -> bool:
+    """The first rule whose `if:` and `changes:` both hold selects the job (`changed`
+    None: a pipeline without a push, where GitLab counts `changes:` as matched)."""
     for rule in rules:
         unknown = set(rule) - {"if", "changes"}
         if unknown:
             raise UnsupportedRule(f"rule keys {sorted(unknown)}")
-        if rule_matches(str(rule["if"]), variables):
+        if not rule_matches(str(rule.get("if", '"1" == "1"')), variables):
+            continue
+        globs = rule.get("changes")
+        if globs is None or changed is None or any(
+                glob_matches(str(g), path) for g in globs for path in changed):
             return True
     return False
 
 
 def run_pipeline(template: Path, project: Project, *, source: str, sha: str, branch: str,
-                 mr: int | None = None) -> dict[str, JobResult]:
-    """Runs every job the rules select, stage by stage; GitLab's records land in `project`."""
+                 mr: int | None = None,
+                 changed: tuple[str, ...] = ("licenses/yext.yaml",)) -> dict[str, JobResult]:
+    """Runs every job the rules select, stage by stage; GitLab's records land in `project`.
+
+    `changed`: the files the push or merge request changed (a schedule or a manual run
+    has none, and GitLab then takes every `changes:` as matched)."""
+    pushed = changed if source in {"push", "merge_request_event"} else None
     document = yaml.safe_load(template.read_text())
     project.pipelines += 1
     pipeline_id = 9000 + project.pipelines
@@ -234,7 +267,7 @@ def run_pipeline(template: Path, project: Project, *, source: str, sha: str, bra
     else:
         predefined["CI_MERGE_REQUEST_IID"] = str(mr)
     top = {k: str(v) for k, v in (document.get("variables") or {}).items()}
-    if not _rules_pass(document["workflow"]["rules"], {**top, **predefined}):
+    if not _rules_pass(document["workflow"]["rules"], {**top, **predefined}, pushed):
         return {}
     record: dict[str, Any] = {"id": pipeline_id, "sha": sha, "mr": mr, "jobs": []}
     project.gitlab.pipelines.append(record)
@@ -249,7 +282,7 @@ def run_pipeline(template: Path, project: Project, *, source: str, sha: str, bra
                 continue
             variables = {**top, **predefined,
                          **{k: str(v) for k, v in (job.get("variables") or {}).items()}}
-            if not _rules_pass(job.get("rules", [{"if": '"1" == "1"'}]), variables):
+            if not _rules_pass(job.get("rules", [{"if": '"1" == "1"'}]), variables, pushed):
                 continue
             if failed:
                 results[name] = JobResult(name, "skipped")

@@ -26,6 +26,7 @@ from tests.e2e.gitlab_runner import (
     Project,
     Served,
     Variable,
+    glob_matches,
     pip_calls,
     rule_matches,
     run_pipeline,
@@ -192,3 +193,24 @@ def test_rules_this_runner_cannot_read_raise():
     assert rule_matches('$A == "x" && $B == $C', {"A": "x", "B": "1", "C": "1"})
     with pytest.raises(Exception, match="cannot evaluate"):
         rule_matches("$A =~ /x/", {})
+
+
+def test_a_change_outside_the_desired_state_runs_no_plan_and_no_apply(project):
+    """The template's `changes: [licenses/**/*]`, evaluated as GitLab does: a merge request
+    or a push touching only other files runs neither job, and posts nothing."""
+    assert run_pipeline(TEMPLATE, project, source="merge_request_event", sha="docs",
+                        branch="docs", mr=4, changed=("README.md", "docs/licenses.md")) == {}
+    assert project.gitlab.notes.get(4) is None
+    assert run_pipeline(TEMPLATE, project, source="push", sha="docs-merged", branch="main",
+                        changed=("README.md",)) == {}
+    nested = run_pipeline(TEMPLATE, project, source="merge_request_event", sha="deep",
+                          branch="deep", mr=5, changed=("licenses/team-a/yext.yaml",))
+    assert list(nested) == ["reconciler-plan"]
+
+
+def test_changes_globs_match_as_gitlab_reads_them():
+    assert glob_matches("licenses/**/*", "licenses/yext.yaml")
+    assert glob_matches("licenses/**/*", "licenses/a/b/c.yaml")
+    assert not glob_matches("licenses/**/*", "licenses.yaml")
+    assert not glob_matches("licenses/*", "licenses/a/b.yaml")
+    assert not glob_matches("licenses/**/*", "other/licenses/x.yaml")
