@@ -12,13 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from reconciler.pipeline import load_desired
-from reconciler.sandbox.commvault import CommvaultSimulator
-from reconciler.sandbox.serve import ServedSimulators, environment_for
-from reconciler.sandbox.yext import YextSimulator
-from tests.e2e.conftest import EXAMPLES, REPO
+from reconciler.sandbox.serve import ServedSimulators
+from tests.e2e.ci_repository import served_vendors, write_licenses
+from tests.e2e.conftest import REPO
 from tests.e2e.gitlab_runner import (
     TOKEN,
     FakeGitLab,
@@ -31,7 +28,6 @@ from tests.e2e.gitlab_runner import (
     rule_matches,
     run_pipeline,
 )
-from tests.e2e.reliability import FAST_LIMITS
 
 HEADLINE = re.compile(r"\*\*\d+ changes?: ")
 """The first line of a plan's Markdown: its one-line headline."""
@@ -42,21 +38,14 @@ MARKER = "<!-- reconciler-plan -->\n"
 
 @pytest.fixture
 def served() -> Iterator[ServedSimulators]:
-    with ServedSimulators({"yext": YextSimulator(), "commvault": CommvaultSimulator()}) as running:
+    with served_vendors() as running:
         yield running
 
 
 @pytest.fixture
 def project(tmp_path: Path, served: ServedSimulators) -> Iterator[Project]:
     source = tmp_path / "source"
-    (source / "licenses").mkdir(parents=True)
-    for provider in ("yext", "commvault"):
-        document = yaml.safe_load((EXAMPLES / f"{provider}.yaml").read_text())
-        block = document["providers"][provider]
-        block["limits"] = {**(block.get("limits") or {}), **FAST_LIMITS}
-        (source / "licenses" / f"{provider}.yaml").write_text(
-            yaml.safe_dump(document, sort_keys=False))
-    exports = environment_for(load_desired([str(source / "licenses")]), served.urls)
+    exports = write_licenses(source, served)
     # Read and write credentials are the same sandbox values, scoped as the README says.
     variables = [Variable("RECONCILER_GITLAB_TOKEN", TOKEN),
                  Variable("RECONCILER_JOURNAL_URL", str(tmp_path / "shared-journal.db"))]

@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from reconciler.pipeline import load_desired
-from reconciler.sandbox.commvault import CommvaultSimulator
-from reconciler.sandbox.serve import ServedSimulators, environment_for
-from reconciler.sandbox.yext import YextSimulator
-from tests.e2e.conftest import EXAMPLES, REPO
-from tests.e2e.reliability import FAST_LIMITS
+from reconciler.sandbox.serve import ServedSimulators
+from tests.e2e.ci_repository import served_vendors, write_licenses
+from tests.e2e.conftest import REPO
 from tests.e2e.workflow_runner import Environment, JobResult, Repository, run_workflow
 
 HEADLINE = re.compile(r"\*\*\d+ changes?: ")
@@ -30,12 +26,11 @@ HEADLINE = re.compile(r"\*\*\d+ changes?: ")
 TEMPLATES = REPO / "examples" / "github-actions"
 PLAN, APPLY, DRIFT = (TEMPLATES / f"reconciler-{verb}.yml" for verb in ("plan", "apply", "drift"))
 MARKER = "<!-- reconciler-plan -->\n"
-PROVIDERS = ("yext", "commvault")  # the vendors the templates name secrets for
 
 
 @pytest.fixture
 def served() -> Iterator[ServedSimulators]:
-    with ServedSimulators({"yext": YextSimulator(), "commvault": CommvaultSimulator()}) as running:
+    with served_vendors() as running:
         yield running
 
 
@@ -43,14 +38,7 @@ def served() -> Iterator[ServedSimulators]:
 def repo(tmp_path: Path, served: ServedSimulators) -> Repository:
     """A repository holding licenses/ (the examples, retry limits shortened for tests)."""
     source = tmp_path / "source"
-    (source / "licenses").mkdir(parents=True)
-    for provider in PROVIDERS:
-        document = yaml.safe_load((EXAMPLES / f"{provider}.yaml").read_text())
-        block = document["providers"][provider]
-        block["limits"] = {**(block.get("limits") or {}), **FAST_LIMITS}
-        (source / "licenses" / f"{provider}.yaml").write_text(
-            yaml.safe_dump(document, sort_keys=False))
-    exports = environment_for(load_desired([str(source / "licenses")]), served.urls)
+    exports = write_licenses(source, served)
     urls = {k: v for k, v in exports.items() if k.endswith("_BASE_URL")}
     secrets = {k: v for k, v in exports.items() if k not in urls}
     # As the templates document: read-only and write credentials in two environments
