@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import functools
 import logging
 import math
 import random
@@ -105,6 +106,33 @@ def to_request(
         data=dict(call.form) if call.form is not None else None,
         headers=dict(headers or {}),
     )
+
+
+def preview_url(client: httpx.AsyncClient, call: Call) -> str:
+    """`str(to_request(client, call).url)`, without building the request.
+
+    A plan shows every action's URL (8,000 at 100k grants), and httpx parses a URL four
+    times for each request it builds: that was most of the plan's CPU. Here the base
+    URL is joined and the query encoded exactly as httpx does (`Client._merge_url`,
+    `QueryParams`); a base URL with its own query or fragment, which httpx joins in a
+    way of its own, goes through httpx.
+    """
+    prefix = _joined_prefix(client.base_url)
+    if prefix is None:
+        return str(to_request(client, call).url)
+    url = prefix + url_path(call)[1:]
+    if call.query:
+        url += "?" + str(httpx.QueryParams(list(call.query)))
+    return url
+
+
+@functools.lru_cache(maxsize=64)
+def _joined_prefix(base: httpx.URL) -> str | None:
+    """What httpx puts before a relative path it joins to `base` (its base URL always
+    ends in `/`), or None for a base URL with a query or fragment."""
+    if base.query or base.fragment:
+        return None
+    return str(base.copy_with(raw_path=base.raw_path + b"x"))[:-1]
 
 
 @dataclass
@@ -391,11 +419,10 @@ class VendorHttp:
 
     def preview(self, call: Call) -> RequestPreview:
         """The call as a reviewer sees it: full URL, body, every secret masked."""
-        request = to_request(self.client, call)
         body: Any = call.body if call.body is not None else (dict(call.form) if call.form else None)
         return RequestPreview(
             method=call.method,
-            url=self._redactor.text(str(request.url)),
+            url=self._redactor.text(preview_url(self.client, call)),
             body=self._redactor.data(body),
         )
 

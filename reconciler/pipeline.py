@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,8 @@ from reconciler.model import (
     ProviderDesired,
     ProviderError,
 )
-from reconciler.planner import build_plan, config_digest
+from reconciler.offloop import off_loop
+from reconciler.planner import ProviderPlan, build_plan, config_digest, plan_provider
 from reconciler.providers import registry
 from reconciler.providers.base import PendingRequest, Provider, Resolution
 from reconciler.sealing import plan_differences, unknown_providers
@@ -55,6 +57,7 @@ from reconciler.targeting import (
     pools_by_provider,
 )
 
+log = logging.getLogger(__name__)
 
 def provider_specs() -> dict[str, ProviderSpec]:
     return {
@@ -194,17 +197,22 @@ class Session:
         return dict(zip(chosen, states, strict=True))
 
     async def read_each(
-        self, names: Sequence[str]
+        self, names: Sequence[str],
+        then: Callable[[str, CurrentState], Awaitable[None]] | None = None,
     ) -> tuple[dict[str, CurrentState], dict[str, str]]:
         """Like `read`, but a vendor that fails to answer fails alone: its error (naming
-        the provider's host) is returned instead of stopping the other providers."""
+        the provider's host) is returned instead of stopping the other providers.
+        `then` is awaited with each state as soon as it is read."""
         chosen = sorted(names)
 
         async def one(name: str) -> CurrentState | str:
             try:
-                return (await self.read([name]))[name]
+                state = (await self.read([name]))[name]
             except VendorError as error:
                 return self.failure(name, error)
+            if then is not None:
+                await then(name, state)
+            return state
 
         results = await asyncio.gather(*(one(name) for name in chosen))
         states = {n: r for n, r in zip(chosen, results, strict=True) if not isinstance(r, str)}
@@ -336,8 +344,22 @@ class Session:
         max_removals: int | None,
     ) -> Plan:
         recovery = await self.recover(journal)
+        today = today or dt.date.today()
+        parts: dict[str, ProviderPlan] = {}
+
+        async def plan_ahead(name: str, state: CurrentState) -> None:
+            current = narrow_current(state, self.target_pools.get(name))
+            try:
+                parts[name] = await off_loop(self._plan_ahead, name, current, today,
+                                             recovery.pending)
+            except Exception:
+                # Left to `build_plan`, which works this provider out again after every
+                # provider's checks and raises where a plan always raised.
+                log.debug("planning %s ahead failed; planned with the others", name,
+                          exc_info=True)
+
         states, read_errors = await self.read_each(
-            [name for name in self.providers if name not in recovery.errors])
+            [name for name in self.providers if name not in recovery.errors], plan_ahead)
         errors = {**recovery.errors, **read_errors}
         check_target_pools(self.desired, states, self.targets)
         currents = {
@@ -352,12 +374,13 @@ class Session:
             currents,
             makers={n: p.actions for n, p in self.providers.items()},
             checkers={n: p.check for n, p in self.providers.items()},
-            today=today or dt.date.today(),
+            today=today,
             max_removals=max_removals,
             extra_pending=[p for p in recovery.pending if p.provider in currents],
             notes=recovery.notes,
             # The digest pins the whole YAML, not the part that could be read.
             digest=await digesting,
+            parts=parts,
         )
         return plan.model_copy(update={
             "targets": tuple(str(t) for t in self.targets),
@@ -366,6 +389,17 @@ class Session:
             "errors": tuple(ProviderError(provider=name, message=message)
                             for name, message in sorted(errors.items())),
         })
+
+    def _plan_ahead(self, name: str, current: CurrentState, today: dt.date,
+                    pending: Sequence[PendingChange]) -> ProviderPlan:
+        """One provider's diff, checks and (when they pass) actions, from its read alone:
+        worked out on a thread while the other vendors are still being read."""
+        provider = self.providers[name]
+        part = plan_provider(name, self.desired.providers[name], current, provider.check,
+                             today=today, extra_pending=pending)
+        if not part.problems and not part.capacity_problems and part.diff.changes:
+            part.actions = provider.actions(part.diff.changes, current)
+        return part
 
     async def rebuild(
         self,

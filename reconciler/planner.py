@@ -377,6 +377,42 @@ def _topological(actions: Sequence[Action]) -> list[Action]:
 
 # ---- the whole plan ---------------------------------------------------------------------
 @bulk_allocation()
+@dataclass
+class ProviderPlan:
+    """One provider's share of a plan: its diff, what its checks found, its actions.
+
+    Needs only that provider's read, so the session works it out (on a thread) as
+    each read ends, while slower vendors are still being read; `build_plan` then
+    only assembles.
+    """
+
+    diff: Diff
+    problems: list[Problem]
+    capacity_problems: list[Problem]
+    actions: list[Action] | None = None
+    """Made ahead when the provider's own checks passed; None: made when the plan is
+    assembled, after every provider's checks (where an error making them surfaces)."""
+
+
+def plan_provider(
+    name: str,
+    desired: ProviderDesired,
+    current: CurrentState,
+    checker: Checker | None,
+    *,
+    today: dt.date,
+    extra_pending: Sequence[PendingChange] = (),
+) -> ProviderPlan:
+    """Diff and checks of one provider; raises nothing the checks find (they are
+    reported together with every other provider's by `build_plan`)."""
+    problems = check_known_pools(desired, current)
+    pending = [*current.pending, *(p for p in extra_pending if p.provider == name)]
+    result = diff(desired, current, today=today, pending=pending)
+    if checker is not None:
+        problems.extend(checker(desired, current, result.changes))
+    return ProviderPlan(result, problems, check_capacity(current, result.changes, pending))
+
+
 def build_plan(
     desired: DesiredState,
     currents: Mapping[str, CurrentState],
@@ -388,12 +424,14 @@ def build_plan(
     extra_pending: Sequence[PendingChange] = (),
     notes: Sequence[str] = (),
     digest: str | None = None,
+    parts: Mapping[str, ProviderPlan] | None = None,
 ) -> Plan:
     """Everything from diff to ordered plan; raises before any change is possible.
 
     ConfigError/CapacityError for invalid end states, SafetyError when the blast
-    radius is exceeded. `digest` is `config_digest(desired)` when the caller already
-    has it (the session works it out while the vendors are read).
+    radius is exceeded. `digest` is `config_digest(desired)` and `parts` are
+    `plan_provider`'s results, for the providers whose the caller already has (the
+    session works them out while the vendors are read); the rest are worked out here.
     """
     problems: list[Problem] = []
     capacity_problems: list[Problem] = []
@@ -401,27 +439,29 @@ def build_plan(
     all_notes: list[str] = list(notes)
     pending_all: list[PendingChange] = list(extra_pending)
     protected = in_sync = unmanaged = 0
-    diffs: dict[str, Diff] = {}
+    planned: dict[str, ProviderPlan] = {}
     for name, provider_desired in sorted(desired.providers.items()):
         current = currents[name]
-        problems.extend(check_known_pools(provider_desired, current))
-        pending = [*current.pending, *(p for p in extra_pending if p.provider == name)]
         pending_all.extend(current.pending)
-        result = diff(provider_desired, current, today=today, pending=pending)
-        diffs[name] = result
-        if checkers and name in checkers:
-            problems.extend(checkers[name](provider_desired, current, result.changes))
-        capacity_problems.extend(check_capacity(current, result.changes, pending))
+        part = (parts or {}).get(name) or plan_provider(
+            name, provider_desired, current, (checkers or {}).get(name), today=today,
+            extra_pending=extra_pending)
+        planned[name] = part
+        problems.extend(part.problems)
+        capacity_problems.extend(part.capacity_problems)
     if capacity_problems:
         raise CapacityError(capacity_problems + problems)
     if problems:
         raise ConfigError(problems)
-    for name, result in diffs.items():
+    for name, part in planned.items():
+        result = part.diff
         protected += result.protected_skips
         in_sync += result.in_sync
         unmanaged += result.unmanaged
         all_notes.extend(result.notes)
-        if result.changes:
+        if part.actions is not None:
+            all_actions.extend(part.actions)
+        elif result.changes:
             all_actions.extend(makers[name](result.changes, currents[name]))
     limits = {
         name: max_removals if max_removals is not None else p.limits.max_removals

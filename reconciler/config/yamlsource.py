@@ -94,6 +94,16 @@ class SourceDocument:
         return known
 
 
+_SCALAR = yaml.ScalarEvent
+
+
+def _plain_string(event: yaml.ScalarEvent) -> bool:
+    """Whether an untagged scalar resolves to a string: quoted, or plain with a first
+    character no implicit resolver claims (see `_PLAIN_STR_SHORTCUT`)."""
+    return _PLAIN_STR_SHORTCUT and (not event.implicit[0] or (
+        bool(event.value) and event.value[0] not in _RESOLVED_FIRST_CHARS))
+
+
 def _line(event: Any) -> int:
     """1-based line where a parser event starts."""
     mark = event.start_mark
@@ -135,6 +145,19 @@ class _DocumentBuilder:
         `path` None: a key or a discarded value, whose line is not recorded.
         """
         line = _line(event)
+        if type(event) is _SCALAR and event.tag is None and event.anchor is None and (
+                _plain_string(event)):
+            # Most values: a plain or quoted string, untagged and unanchored. The same
+            # bookkeeping as below, without its generic dispatch (a million events at
+            # 100k grants).
+            if path is not None:
+                if len(path) > MAX_DEPTH:
+                    raise _TooLarge(line, f"values nested more than {MAX_DEPTH} levels deep")
+                self.lines[path] = line
+            self.values += 1
+            if self.values > MAX_NODES:
+                raise _TooLarge(line, f"document has more than {MAX_NODES} values")
+            return event.value
         if path is not None and len(path) > MAX_DEPTH:
             raise _TooLarge(line, f"values nested more than {MAX_DEPTH} levels deep")
         self.values += 1
@@ -230,8 +253,7 @@ class _DocumentBuilder:
     def _tag(self, event: yaml.ScalarEvent) -> str:
         if event.tag and event.tag != "!":
             return str(event.tag)
-        if _PLAIN_STR_SHORTCUT and (not event.implicit[0] or (
-                event.value and event.value[0] not in _RESOLVED_FIRST_CHARS)):
+        if _plain_string(event):
             return _STR_TAG  # what the resolver would answer, without its regexes
         resolved = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         return str(resolved)
@@ -291,7 +313,10 @@ def read_documents(
         return [], [Problem(Location(file=name, line=line), message)]
     documents: list[SourceDocument] = []
     problems: list[Problem] = []
-    events = iter(yaml.parse(text, Loader=_LOADER))
+    loader = _LOADER(text)
+    # Events straight from the parser's `get_event` (None after the last one), not
+    # through `yaml.parse`'s generator: a Python frame less per event.
+    events: Iterator[yaml.Event] = iter(loader.get_event, None)
     try:
         for event in events:
             if not isinstance(event, yaml.DocumentStartEvent):
@@ -317,4 +342,6 @@ def read_documents(
         problems.append(Problem(Location(file=name, line=found.line), found.message))
     except yaml.YAMLError as error:
         problems.append(Problem(Location(file=name, line=1), f"YAML error: {error}"))
+    finally:
+        loader.dispose()
     return documents, problems

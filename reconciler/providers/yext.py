@@ -37,6 +37,7 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
 )
+from reconciler.offloop import off_loop
 from reconciler.providers.base import (
     PHASE_FREE,
     PHASE_TAKE,
@@ -124,6 +125,11 @@ class YextProvider(Provider):
                 for pack_id in packs
             )
         )
+        return await off_loop(self._state, packs, per_pack)
+
+    def _state(self, packs: dict[str, dict[str, Any]],
+               per_pack: list[list[dict[str, Any]]]) -> CurrentState:
+        """The state the packs and their assignments describe (built off the event loop)."""
         holders: dict[str, list[tuple[str, str | None]]] = {pack_id: [] for pack_id in packs}
         for groups in per_pack:
             for group in groups:

@@ -37,6 +37,7 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
 )
+from reconciler.offloop import off_loop
 from reconciler.providers.base import PHASE_FREE, PHASE_TAKE, Provider, fingerprint
 from reconciler_msgraph.auth import Tokens
 from reconciler_msgraph.connection import GRAPH_URL, GraphConnection
@@ -44,6 +45,7 @@ from reconciler_msgraph.facts import (
     DISABLED_PLANS,
     GraphFacts,
     Holder,
+    Sku,
     group_of,
     sku_of,
     user_of,
@@ -125,6 +127,18 @@ class GraphProvider(Provider):
             sku_of, (await self._get(Call.to("GET", "subscribedSkus"))).get("value") or [])}
         users = await self._list("users", select=USER_FIELDS)
         groups = await self._list("groups", select=GROUP_FIELDS)
+        facts, grants, pools, fingerprints = await off_loop(
+            self._state, desired, skus, users, groups)
+        added, removed = await self._seats(desired, facts, grants)
+        return CurrentState(provider=self.id, grants=tuple(grants), pools=tuple(pools),
+                            fingerprints=fingerprints, seats_added=added,
+                            seats_removed=removed, facts=facts)
+
+    def _state(self, desired: ProviderDesired, skus: dict[str, Sku],
+               users: list[dict[str, Any]], groups: list[dict[str, Any]],
+               ) -> tuple[GraphFacts, list[Grant], list[PoolState], dict[str, str]]:
+        """Facts, grants, pools and fingerprints from the SKU, user and group rows
+        (built off the event loop)."""
         named = {d.subject.id for d in desired.subjects if d.subject.kind == "user"}
         by_upn = {n.lower(): n for n in named}
         holders: dict[tuple[str, str], Holder] = {}
@@ -155,10 +169,7 @@ class GraphProvider(Provider):
             part: fingerprint([sku.enabled, [(g.subject.kind, g.subject.id, g.attrs)
                                              for g in grants if g.pool == part]])
             for part, sku in skus.items()}
-        added, removed = await self._seats(desired, facts, grants)
-        return CurrentState(provider=self.id, grants=tuple(grants), pools=tuple(pools),
-                            fingerprints=fingerprints, seats_added=added,
-                            seats_removed=removed, facts=facts)
+        return facts, grants, pools, fingerprints
 
     async def _seats(self, desired: ProviderDesired, facts: GraphFacts,
                      grants: Sequence[Grant]) -> tuple[dict[SeatKey, int], dict[SeatKey, int]]:

@@ -46,6 +46,7 @@ from reconciler.model import (
     Subject,
     literal_path,
 )
+from reconciler.offloop import off_loop
 from reconciler.providers.admanager import answers
 from reconciler.providers.admanager.workflow import (
     Kind,
@@ -164,6 +165,11 @@ class ADManagerProvider(Provider):
                          | {p.id.split("/", 1)[0] for p in desired.pools})
         named = {s.subject.id for s in desired.subjects}
         pages = await asyncio.gather(*(self._users_of(domain) for domain in domains))
+        return await off_loop(self._state, domains, pages, named)
+
+    def _state(self, domains: list[str], pages: list[list[dict[str, Any]]],
+               named: set[str]) -> CurrentState:
+        """The state the users' rows describe (built off the event loop)."""
         grants: list[Grant] = []
         holders: Counter[str] = Counter()
         users: set[tuple[str, str]] = set()

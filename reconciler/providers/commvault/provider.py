@@ -40,6 +40,7 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
 )
+from reconciler.offloop import off_loop
 from reconciler.providers.base import Provider, fingerprint
 from reconciler.providers.commvault import planning
 from reconciler.providers.commvault.connection import TOKEN_PREFIXES, CommvaultConnection
@@ -169,6 +170,10 @@ class CommvaultProvider(Provider):
             return facts, licenses
 
         read = await self.http.each(one, listing)
+        return await off_loop(self._state, read)
+
+    def _state(self, read: list[tuple[ClientFacts, dict[str, LicenseType]]]) -> CurrentState:
+        """The state every client's licenses describe (built off the event loop)."""
         clients = {facts.name: facts for facts, _ in read}
         types: dict[str, LicenseType] = {}
         for _, licenses in read:

@@ -57,7 +57,14 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
 )
-from reconciler.providers.base import PHASE_FREE, PHASE_TAKE, Connection, Provider, fingerprint
+from reconciler.offloop import off_loop
+from reconciler.providers.base import (
+    PHASE_FREE,
+    PHASE_TAKE,
+    Connection,
+    Provider,
+    fingerprint,
+)
 from reconciler.providers.licensespring.facts import (
     LicenseFacts,
     LicenseSpringFacts,
@@ -134,6 +141,11 @@ class LicenseSpringProvider(Provider):
         devices, *lists = await asyncio.gather(
             self._pages("devices", {}),
             *(self._pages("licenses", f) for f in filters))
+        return await off_loop(self._state, devices, lists)
+
+    def _state(self, devices: list[dict[str, Any]],
+               lists: list[list[dict[str, Any]]]) -> CurrentState:
+        """The state the device and license rows describe (built off the event loop)."""
         rows = license_names(row for listed in lists for row in listed)
         try:
             licenses = {name: parse_license(row) for name, row in rows.items()}

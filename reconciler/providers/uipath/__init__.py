@@ -36,6 +36,7 @@ from reconciler.model import (
     ProviderDesired,
     Subject,
 )
+from reconciler.offloop import off_loop
 from reconciler.providers.base import Provider, fingerprint
 from reconciler.providers.uipath import calls, facts, planning
 from reconciler.providers.uipath.auth import Tokens
@@ -115,7 +116,7 @@ class UiPathProvider(Provider):
                          if ("tenant", t) in owner for s in named)
         groups = sorted(subject for kind, subject in owner if kind == "group")
         conn = self.connection
-        org_data, tenant_data, group_data, user_data = await _all(
+        read = await _all(
             asyncio.gather(*(self._read("host", calls.inferred_organization_read(conn, o))
                              for o in orgs)),
             asyncio.gather(*(self._read("host", calls.inferred_tenant_read(
@@ -125,6 +126,15 @@ class UiPathProvider(Provider):
             asyncio.gather(*(self._read("app", calls.inferred_users_read(conn, o))
                              for o in orgs)),
         )
+        return await off_loop(self._state, desired, owner, orgs, tenants, groups, read)
+
+    def _state(self, desired: ProviderDesired, owner: dict[tuple[str, str], str],
+               orgs: list[str], tenants: list[tuple[str, str]], groups: list[str],
+               read: list[Any]) -> CurrentState:
+        """The state the organizations', tenants', groups' and users' reads describe
+        (built off the event loop)."""
+        org_data, tenant_data, group_data, user_data = read
+        conn = self.connection
         grants: list[Grant] = []
         prints: dict[str, str] = {}
         org_codes: dict[str, set[str]] = defaultdict(set)
