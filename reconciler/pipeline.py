@@ -59,6 +59,7 @@ from reconciler.targeting import (
 
 log = logging.getLogger(__name__)
 
+
 def provider_specs() -> dict[str, ProviderSpec]:
     return {
         name: ProviderSpec(

@@ -376,7 +376,6 @@ def _topological(actions: Sequence[Action]) -> list[Action]:
 
 
 # ---- the whole plan ---------------------------------------------------------------------
-@bulk_allocation()
 @dataclass
 class ProviderPlan:
     """One provider's share of a plan: its diff, what its checks found, its actions.
@@ -413,6 +412,7 @@ def plan_provider(
     return ProviderPlan(result, problems, check_capacity(current, result.changes, pending))
 
 
+@bulk_allocation()
 def build_plan(
     desired: DesiredState,
     currents: Mapping[str, CurrentState],
@@ -429,9 +429,10 @@ def build_plan(
     """Everything from diff to ordered plan; raises before any change is possible.
 
     ConfigError/CapacityError for invalid end states, SafetyError when the blast
-    radius is exceeded. `digest` is `config_digest(desired)` and `parts` are
-    `plan_provider`'s results, for the providers whose the caller already has (the
-    session works them out while the vendors are read); the rest are worked out here.
+    radius is exceeded. `digest` is `config_digest(desired)` and `parts` holds
+    `plan_provider`'s results, when the caller already has them (the session works
+    them out while the vendors are read); a provider missing from `parts` is worked
+    out here.
     """
     problems: list[Problem] = []
     capacity_problems: list[Problem] = []
