@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,16 +42,36 @@ def read_exports(lines: Iterable[str]) -> ServedSandbox:
     return served
 
 
+class SandboxDidNotStart(RuntimeError):
+    """`sandbox serve` ended before `# serving`; the message holds what it printed."""
+
+
 @contextmanager
 def served_sandbox(desired: str | Path, cwd: Path, *options: str) -> Iterator[ServedSandbox]:
-    """`reconciler sandbox serve DESIRED OPTIONS...` from `cwd`, stopped on exit."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reconciler.cli", "sandbox", "serve", str(desired), *options],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert server.stdout is not None
-        yield read_exports(server.stdout)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    """`reconciler sandbox serve DESIRED OPTIONS...` from `cwd`, stopped on exit.
+
+    Its stderr goes to a file and its stdout is drained once it serves: a pipe nobody
+    reads blocks the server as soon as 64 KB wait in it. When it stops before serving,
+    `SandboxDidNotStart` carries its own error (a YAML problem, a port in use) instead
+    of a test failing later on a missing export.
+    """
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as errors:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "reconciler.cli", "sandbox", "serve", str(desired),
+             *options],
+            stdout=subprocess.PIPE, stderr=errors, text=True, cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            assert server.stdout is not None
+            served = read_exports(server.stdout)
+            if not served.lines or not served.lines[-1].startswith("# serving"):
+                server.wait(timeout=20)
+                errors.seek(0)
+                printed = "".join(served.lines) + errors.read()
+                raise SandboxDidNotStart(f"`sandbox serve {desired}` stopped before serving "
+                                         f"(exit {server.returncode}):\n{printed[-4000:]}")
+            threading.Thread(target=server.stdout.read, daemon=True).start()
+            yield served
+        finally:
+            server.terminate()
+            server.wait(timeout=20)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.testing.served import served_sandbox
+import pytest
+
+from reconciler.testing.served import SandboxDidNotStart, served_sandbox
 from tests.e2e.conftest import copy_example
 
 
@@ -19,3 +21,10 @@ def test_served_sandbox_exports_an_environment_that_plan_uses_over_http(workspac
             f"DELETE {exports['YEXT_BASE_URL']}/v2/accounts/me/license-packs"
             in cli("apply", str(desired), "--dry-run", env=exports).output
         )
+
+
+def test_a_sandbox_that_cannot_start_says_why(workspace):
+    """The kit helper reports the command's own error, not a missing export later."""
+    with pytest.raises(SandboxDidNotStart, match=r"nowhere:1: no such file or directory"), \
+            served_sandbox("nowhere", workspace):
+        pass  # pragma: no cover - never reached: the sandbox did not start
