@@ -20,7 +20,8 @@ from reconciler.pipeline import Session, load_desired
 from reconciler.planner import build_plan
 from reconciler.render.json import render_json
 from reconciler.sandbox.runtime import InProcessSandbox, SandboxConnector
-from tests.e2e.conftest import copy_example
+from reconciler.targeting import Target, narrow_current
+from tests.e2e.conftest import EXAMPLES, copy_example
 
 GUARD = 30.0
 """Seconds before a test that would otherwise hang fails instead."""
@@ -87,3 +88,39 @@ async def test_an_error_making_actions_ahead_waits_for_every_providers_checks(wo
         commvault.check = lambda *_: []  # type: ignore[method-assign]
         with pytest.raises(RuntimeError, match="yext actions cannot be made"):
             await session.plan()
+
+
+def _without_run_fields(plan: Any) -> str:
+    return render_json(plan.model_copy(update={"sandbox": False, "config_paths": (),
+                                               "targets": (), "errors": ()}))
+
+
+@pytest.mark.parametrize("targets", [(), (Target("yext", "listings-basic"),)],
+                         ids=["everything", "one-pool"])
+async def test_every_provider_planned_ahead_gives_the_plan_built_after_every_read(
+        workspace, targets):
+    """All five example providers, each planned as its read ended: the same plan, byte
+    for byte, as `build_plan` working every provider out after the reads (also with a
+    `--target` narrowing one provider to one pool)."""
+    desired = load_desired([str(EXAMPLES)])
+    connector = SandboxConnector(InProcessSandbox(workspace / "sandbox"))
+    async with Session(desired, connector=connector, targets=targets) as session:
+        states: dict[str, Any] = {}
+        session.on_read = lambda name, state, _: states.__setitem__(name, state)
+        planned_ahead: list[str] = []
+        plan_ahead = session._plan_ahead
+
+        def recording(name: str, *args: Any) -> Any:
+            part = plan_ahead(name, *args)
+            planned_ahead.append(name)
+            return part
+
+        session._plan_ahead = recording  # type: ignore[method-assign]
+        plan = await session.plan(today=TODAY)
+        currents = {n: narrow_current(s, session.target_pools.get(n)) for n, s in states.items()}
+        again = build_plan(session.desired, currents, today=TODAY,
+                           makers={n: p.actions for n, p in session.providers.items()},
+                           checkers={n: p.check for n, p in session.providers.items()})
+    assert sorted(planned_ahead) == sorted(session.providers)
+    assert plan.has_changes
+    assert _without_run_fields(plan) == _without_run_fields(again)
