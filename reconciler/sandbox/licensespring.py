@@ -32,7 +32,8 @@ import email.utils
 import hashlib
 import hmac
 import re
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -42,6 +43,10 @@ from starlette.routing import BaseRoute, Route
 from reconciler.sandbox.base import Simulator
 
 MAX_PAGE = 100
+
+Row = TypeVar("Row")
+"""What a Management API list pages over: a license, or a (license, device) pair."""
+
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 LICENSE_API_ENDPOINTS = ("activate_license", "deactivate_license", "check_license",
                          "user_licenses", "customer_license_users")
@@ -328,44 +333,50 @@ class LicenseSpringSimulator(Simulator):
     # ---- Management API ----------------------------------------------------------------------
     async def list_licenses(self, request: Request) -> Response:
         params = request.query_params
-        rows = [
-            {"id": e["id"], "license_key": e.get("license_key"),
-             "product": {"short_code": e["product"], **self._product(e["product"])},
-             "max_activations": e.get("max_activations"),
-             "allow_unlimited_activations": bool(e.get("allow_unlimited_activations")),
-             "times_activated": sum(1 for d in e["devices"] if d["device_active"]),
-             "enabled": e.get("enabled", True), "validity_period": e.get("validity_period"),
-             "start_date": e.get("start_date"),
-             "license_users": [{"id": u["id"], "email": f"{u['username']}|sandbox",
-                                "true_email": u["username"], "is_active": True}
-                               for u in _users(e)]}
-            for e in self.state["licenses"]
-            if params.get("product_short_code") in (None, e["product"])
-            and params.get("license_key") in (None, e.get("license_key"))
-            and params.get("license_users__true_email") in (
-                None, *(u["username"] for u in _users(e)))
-            and params.get("devices__hardware_id") in (
-                None, *(d["hardware_id"] for d in e["devices"]))
+        product, key = params.get("product_short_code"), params.get("license_key")
+        email, hardware_id = params.get("license_users__true_email"), params.get(
+            "devices__hardware_id")
+        found = [
+            e for e in self.state["licenses"]
+            if product in (None, e["product"]) and key in (None, e.get("license_key"))
+            and email in (None, *(u["username"] for u in _users(e)))
+            and hardware_id in (None, *(d["hardware_id"] for d in e["devices"]))
         ]
-        return self._page(request, rows)
+        return self._page(request, found, self._license_row)
+
+    def _license_row(self, e: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": e["id"], "license_key": e.get("license_key"),
+            "product": {"short_code": e["product"], **self._product(e["product"])},
+            "max_activations": e.get("max_activations"),
+            "allow_unlimited_activations": bool(e.get("allow_unlimited_activations")),
+            "times_activated": sum(1 for d in e["devices"] if d["device_active"]),
+            "enabled": e.get("enabled", True), "validity_period": e.get("validity_period"),
+            "start_date": e.get("start_date"),
+            "license_users": [{"id": u["id"], "email": f"{u['username']}|sandbox",
+                               "true_email": u["username"], "is_active": True}
+                              for u in _users(e)]}
 
     async def list_devices(self, request: Request) -> Response:
+        # Each filter is read once and tested only when given: 20k devices a page made
+        # these tests the simulator's whole CPU (200 pages: 8 s of a 10 s read).
         params = request.query_params
-        rows = [
-            {"id": d["id"], "license": e["id"], "hardware_id": d["hardware_id"],
-             "device_active": d["device_active"], "time_activated": d.get("time_activated"),
-             "time_deactivated": d.get("time_deactivated"), "hostname": d.get("hostname"),
-             "blacklisted": bool(d.get("blacklisted", False))}
-            for e in self.state["licenses"] for d in e["devices"]
-            if params.get("license") in (None, str(e["id"]))
-            and params.get("hardware_id") in (None, d["hardware_id"])
-            and params.get("hostname") in (None, d.get("hostname"))
-            and params.get("blacklisted") in (None, str(bool(d.get("blacklisted"))).lower())
+        license_id, hardware_id = params.get("license"), params.get("hardware_id")
+        hostname, blacklisted = params.get("hostname"), params.get("blacklisted")
+        found = [
+            (e, d) for e in self.state["licenses"]
+            if license_id is None or license_id == str(e["id"])
+            for d in e["devices"]
+            if (hardware_id is None or hardware_id == d["hardware_id"])
+            and (hostname is None or hostname == d.get("hostname"))
+            and (blacklisted is None or blacklisted == str(bool(d.get("blacklisted"))).lower())
         ]
-        return self._page(request, rows)
+        return self._page(request, found, _device_row)
 
     @staticmethod
-    def _page(request: Request, rows: list[dict[str, Any]]) -> Response:
+    def _page(request: Request, found: list[Row],
+              row: Callable[[Row], dict[str, Any]]) -> Response:
+        """One page of `found`: only that page's rows are built."""
         try:
             limit = min(int(request.query_params.get("limit", "20")), MAX_PAGE)
             offset = int(request.query_params.get("offset", "0"))
@@ -378,11 +389,19 @@ class LicenseSpringSimulator(Simulator):
             return f"{base}{joiner}{urlencode({'limit': limit, 'offset': start})}"
 
         return JSONResponse({
-            "count": len(rows),
-            "next": link(offset + limit) if offset + limit < len(rows) else None,
+            "count": len(found),
+            "next": link(offset + limit) if offset + limit < len(found) else None,
             "previous": link(max(offset - limit, 0)) if offset > 0 else None,
-            "results": rows[offset:offset + limit],
+            "results": [row(item) for item in found[offset:offset + limit]],
         })
+
+
+def _device_row(found: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    e, d = found
+    return {"id": d["id"], "license": e["id"], "hardware_id": d["hardware_id"],
+            "device_active": d["device_active"], "time_activated": d.get("time_activated"),
+            "time_deactivated": d.get("time_deactivated"), "hostname": d.get("hostname"),
+            "blacklisted": bool(d.get("blacklisted", False))}
 
 
 def _users(entry: dict[str, Any]) -> list[dict[str, Any]]:
