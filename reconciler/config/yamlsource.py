@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.config.prevalidated import prevalidated
 from reconciler.config.values import shown
 from reconciler.config.yamlerrors import explain
 from reconciler.errors import Problem
@@ -90,7 +91,8 @@ class SourceDocument:
         and often its license share a line, and a large estate asks for each."""
         known = self._locations.get(line)
         if known is None:
-            known = self._locations[line] = Location(file=self.file, line=line)
+            known = self._locations[line] = prevalidated(Location, file=self.file,
+                                                         line=line)
         return known
 
 
