@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import heapq
-import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pydantic import TypeAdapter
 
 from reconciler.errors import CapacityError, ConfigError, Problem, SafetyError
 from reconciler.gcpace import bulk_allocation
+from reconciler.itemjson import COMPACT, grant_json, subject_decl_json
 from reconciler.model import (
     Action,
     Change,
@@ -35,7 +35,6 @@ from reconciler.model import (
     PoolState,
     PoolSummary,
     ProviderDesired,
-    SubjectDecl,
     Summary,
 )
 
@@ -55,16 +54,27 @@ class Diff:
     unmanaged: int = 0
 
 
-_LISTED: dict[str, TypeAdapter[Any]] = {
-    "grants": TypeAdapter(tuple[Grant, ...]),
-    "subjects": TypeAdapter(tuple[SubjectDecl, ...]),
-    "pools": TypeAdapter(tuple[PoolDecl, ...]),
-}
+_POOLS = TypeAdapter(tuple[PoolDecl, ...])
 _DUMP_CHUNK = 2_000
-"""Items dumped to JSON-ready dicts per pydantic call: one call per item costs more than
-the dump, all 100k at once is a transient of a hundred MB."""
-_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-"""One encoder for every item: `json.dumps` with options builds a new one per call."""
+"""Pools dumped to JSON-ready dicts per pydantic call: one call per item costs more than
+the dump, all at once is a large transient."""
+
+
+def _pools_json(pools: Sequence[PoolDecl]) -> list[str]:
+    compact: list[str] = []
+    for start in range(0, len(pools), _DUMP_CHUNK):
+        dumped = _POOLS.dump_python(tuple(pools[start:start + _DUMP_CHUNK]), mode="json",
+                                    exclude={"__all__": {"source"}})
+        compact.extend(COMPACT(item) for item in dumped)
+    return compact
+
+
+_LISTED: dict[str, Callable[[Sequence[Any]], list[str]]] = {
+    "grants": lambda grants: [grant_json(g) for g in grants],
+    "subjects": lambda subjects: [subject_decl_json(s) for s in subjects],
+    "pools": _pools_json,
+}
+"""Each listed field's items as compact JSON without their source (`itemjson`)."""
 
 
 def config_digest(desired: DesiredState) -> str:
@@ -79,19 +89,19 @@ def config_digest(desired: DesiredState) -> str:
     digest.update(b"{")
     for index, (name, provider) in enumerate(sorted(desired.providers.items())):
         head = provider.model_dump(mode="json", exclude={"source", *_LISTED})
-        digest.update(f"{',' if index else ''}{_COMPACT(name)}:{{".encode())
+        digest.update(f"{',' if index else ''}{COMPACT(name)}:{{".encode())
         for position, key in enumerate(sorted([*head, *_LISTED])):
-            digest.update(f"{',' if position else ''}{_COMPACT(key)}:".encode())
+            digest.update(f"{',' if position else ''}{COMPACT(key)}:".encode())
             if key in _LISTED:
-                _digest_list(digest, getattr(provider, key), _LISTED[key])
+                _digest_list(digest, _LISTED[key](getattr(provider, key)))
             else:
-                digest.update(_COMPACT(head[key]).encode())
+                digest.update(COMPACT(head[key]).encode())
         digest.update(b"}")
     digest.update(b"}")
     return digest.hexdigest()
 
 
-def _digest_list(digest: Any, items: Sequence[Any], adapter: TypeAdapter[Any]) -> None:
+def _digest_list(digest: Any, compact: list[str]) -> None:
     """`[...]` of the items, each without its source, sorted by `json.dumps(item,
     sort_keys=True)` (default separators: the order digests have always used).
 
@@ -99,11 +109,6 @@ def _digest_list(digest: Any, items: Sequence[Any], adapter: TypeAdapter[Any]) -
     only add a space after each `,` and `:` that separates, so two items first differ
     at the same character in both spellings.
     """
-    compact: list[str] = []
-    for start in range(0, len(items), _DUMP_CHUNK):
-        dumped = adapter.dump_python(items[start:start + _DUMP_CHUNK], mode="json",
-                                     exclude={"__all__": {"source"}})
-        compact.extend(_COMPACT(item) for item in dumped)
     compact.sort()
     digest.update(b"[" + ",".join(compact).encode() + b"]")
 
