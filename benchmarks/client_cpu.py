@@ -30,6 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.hostspeed import described, spin_seconds  # noqa: E402
 from benchmarks.served import SimulatorProcess  # noqa: E402
 from reconciler.http import VendorHttp, new_client  # noqa: E402
 from reconciler.model import Call, Limits  # noqa: E402
@@ -137,6 +138,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         served = SimulatorProcess("yext", YextSimulator.default_seed(),
                                   {"latency_ms": args.latency_ms}, Path(scratch))
+        before = spin_seconds()
         try:
             for _ in range(args.rounds):
                 for name, make in CLIENTS.items():
@@ -148,7 +150,8 @@ def main() -> None:
             served.stop()
     print(f"{args.requests:,} GETs per client per round, {args.rounds} rounds interleaved, "
           f"{args.connections} connections, {args.latency_ms:g} ms server latency, "
-          f"{os.cpu_count()} CPUs; the simulator in its own process")
+          f"{os.cpu_count()} CPUs; the simulator in its own process; "
+          f"{described(before, spin_seconds())}")
     print("| client | CPU ms/request (median) | best round | requests/s (median) |")
     print("|---|---|---|---|")
     for name in CLIENTS:

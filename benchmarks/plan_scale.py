@@ -39,6 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.hostspeed import described, spin_seconds  # noqa: E402
 from benchmarks.scenarios import Scenario, builders, replay_steps  # noqa: E402
 from benchmarks.served import SimulatorProcess  # noqa: E402
 from reconciler.model import DesiredState  # noqa: E402
@@ -156,7 +157,11 @@ def main() -> None:
                              "its wall and CPU figures are then not comparable).")
     args = parser.parse_args()
     chosen = [p for p in args.providers.split(",") if p]
-    rows = [run_once(n, args.latency_ms, chosen, args.tracemalloc) for n in args.grants]
+    rows = []
+    for grants in args.grants:
+        before = spin_seconds()
+        row = run_once(grants, args.latency_ms, chosen, args.tracemalloc)
+        rows.append({**row, "host": described(before, spin_seconds())})
     print(f"providers: {', '.join(chosen)}; latency {args.latency_ms:g} ms per request")
     print(table(rows))
     for r in rows:
@@ -164,7 +169,8 @@ def main() -> None:
                            for name, floor in sorted(r["floors"].items()))
         print(f"N={r['grants']:,}: load {r['load']:.2f}s, read {r['read']:.2f}s "
               f"({r['read_cpu']:.2f}s CPU in the planner), plan {r['plan']:.2f}s, "
-              f"{r['changes']:,} changes, {r['actions']:,} actions; floors: {floors}")
+              f"{r['changes']:,} changes, {r['actions']:,} actions; floors: {floors}; "
+              f"{r['host']}")
         for line in r.get("allocations", []):
             print(f"    {line}")
     if args.json:
