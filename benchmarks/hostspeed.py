@@ -15,7 +15,8 @@ LOOPS = 5_000_000
 
 
 def spin_seconds(loops: int = LOOPS) -> float:
-    """CPU seconds for `loops` integer additions in the interpreter (0.17–0.26 s on the project's machine)."""
+    """CPU seconds for `loops` integer additions in the interpreter (0.17 to 0.26 s on
+    the project's machine)."""
     started = time.process_time()
     total = 0
     for step in range(loops):
