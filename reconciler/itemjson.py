@@ -2,7 +2,7 @@
 
 `config_digest` hashes every declared item's JSON without its source line. Through
 pydantic (`dump_python(mode="json")`, then the encoder) that took 17 µs an item:
-3.4 s of CPU at 100k grants, on a thread that held the interpreter while the vendors
+2.7 s of CPU at 100k grants, on a thread that held the interpreter while the vendors
 were being read, slowing every read in flight. Written out here it takes a fraction of
 that. The text must stay exactly what pydantic and `json` produce (sorted keys, no
 spaces, ASCII escapes), since saved plans carry the digest: the tests compare both

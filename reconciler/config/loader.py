@@ -250,12 +250,6 @@ def _merge_into(
         builder.add(source, block, problems)
 
 
-_BARE_LICENSE = LicenseSpec(id="bare")
-"""The details of a license given as a bare string (`- E3`): none. Only its quantity,
-expiry and attrs are read, so one instance serves every such license (building a
-LicenseSpec per string was a fifth of the merge at 10k subjects)."""
-
-
 class _ProviderBuilder:
     """Accumulates one provider's declarations across files, catching conflicts."""
 
@@ -413,14 +407,19 @@ class _ProviderBuilder:
             source=at,
         )
         for index, license in enumerate(entry.licenses):
-            spec = _BARE_LICENSE if isinstance(license, str) else license
-            license_id = license if isinstance(license, str) else license.id
+            # A bare string (`- E3`) has no details; no LicenseSpec is built for it
+            # (one per string was a fifth of the merge at 10k subjects).
+            if isinstance(license, str):
+                license_id, quantity, expires, own_attrs = license, None, None, {}
+            else:
+                license_id, quantity, expires, own_attrs = (
+                    license.id, license.quantity, license.expires, license.attrs)
             license_at = source.location((*path, "licenses", index))
             why = id_problem("license", license_id) or self.spec.license_id_problem(license_id)
             if why is not None:
                 problems.append(Problem(license_at, f"{subject}: {why}"))
                 continue
-            attrs = {**entry.attrs, **spec.attrs}
+            attrs = {**entry.attrs, **own_attrs}
             try:
                 pool = self.spec.pool_of(subject, license_id, attrs)
                 attrs = self.spec.normalize_attrs(attrs)
@@ -433,8 +432,8 @@ class _ProviderBuilder:
                 pool=sys.intern(pool),
                 subject=subject,
                 license=sys.intern(license_id),
-                quantity=spec.quantity,
-                expires=spec.expires,
+                quantity=quantity,
+                expires=expires,
                 attrs=attrs,
                 source=license_at,
             )
