@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
@@ -65,10 +66,11 @@ def network_transport(connections: int, name: str | None = None) -> httpx.AsyncB
 
 
 @contextmanager
-def _mapped(request: httpx.Request) -> Iterator[None]:
+def _mapped(request_of: Callable[[], httpx.Request]) -> Iterator[None]:
     """aiohttp's exceptions as httpx's, split by whether the request may have been written.
 
     Order matters: the connect-phase classes are subclasses of `ClientOSError`.
+    `request_of` makes the request an exception names: only when one is raised.
     """
     import aiohttp
 
@@ -76,28 +78,43 @@ def _mapped(request: httpx.Request) -> Iterator[None]:
         yield
     except aiohttp.ConnectionTimeoutError as error:
         # Raised only while waiting for or opening a connection: nothing was written.
-        raise httpx.ConnectTimeout(_text(error), request=request) from error
+        raise httpx.ConnectTimeout(_text(error), request=request_of()) from error
     except aiohttp.ClientConnectorError as error:
         # Refused, DNS, TLS handshake or certificate: the request was never written.
-        raise httpx.ConnectError(_text(error), request=request) from error
+        raise httpx.ConnectError(_text(error), request=request_of()) from error
     except aiohttp.SocketTimeoutError as error:
-        raise httpx.ReadTimeout(_text(error), request=request) from error
+        raise httpx.ReadTimeout(_text(error), request=request_of()) from error
     except aiohttp.ServerDisconnectedError as error:
-        raise httpx.RemoteProtocolError(_text(error), request=request) from error
+        raise httpx.RemoteProtocolError(_text(error), request=request_of()) from error
     except aiohttp.ClientPayloadError as error:
-        raise httpx.RemoteProtocolError(_text(error), request=request) from error
+        raise httpx.RemoteProtocolError(_text(error), request=request_of()) from error
     except aiohttp.InvalidURL as error:
-        raise httpx.UnsupportedProtocol(_text(error), request=request) from error
+        raise httpx.UnsupportedProtocol(_text(error), request=request_of()) from error
     except (aiohttp.ClientError, OSError) as error:
         # A reset or any other failure once connected: the vendor may have the request.
-        raise httpx.ReadError(_text(error), request=request) from error
+        raise httpx.ReadError(_text(error), request=request_of()) from error
     except TimeoutError as error:
-        raise httpx.ReadTimeout(_text(error) or "timed out", request=request) from error
+        raise httpx.ReadTimeout(_text(error) or "timed out", request=request_of()) from error
 
 
 def _text(error: BaseException) -> str:
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+_NO_AUTO_HEADERS: Final = ("Content-Type",)
+"""aiohttp adds `Content-Type: application/octet-stream` to a body without one; httpx's
+request says exactly which headers go, so nothing is added."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response read in full: what `httpx.Response` is built from."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+    extensions: dict[str, Any]
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -132,39 +149,41 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        import aiohttp
+        body = await request.aread()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        timeouts = request.extensions.get("timeout", {})
+        answer = await self.exchange(
+            request.method, str(request.url), headers, body, aiohttp_timeout(
+                timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read")),
+            lambda: request)
+        return httpx.Response(answer.status, headers=answer.headers, content=answer.content,
+                              extensions=answer.extensions, request=request)
+
+    async def exchange(self, method: str, url: str, headers: list[tuple[str, str]],
+                       body: bytes, timeout: aiohttp.ClientTimeout,
+                       request_of: Callable[[], httpx.Request]) -> Answer:
+        """Sends one request already encoded (`url` percent-encoded, `headers` complete,
+        `body` bytes) and reads its answer in full; failures raised as httpx's, via
+        `_mapped`. `request_of` builds the httpx request an exception names."""
         from yarl import URL
 
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open()
-        timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=_sum(timeouts.get("pool"), timeouts.get("connect")),
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
-        body = await request.aread()
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        with _mapped(request):
+        with _mapped(request_of):
             async with session.request(
-                request.method, URL(str(request.url), encoded=True), headers=headers,
-                data=body or None, allow_redirects=False, timeout=timeout,
-                skip_auto_headers=("Content-Type",),
+                method, URL(url, encoded=True), headers=headers, data=body or None,
+                allow_redirects=False, timeout=timeout, skip_auto_headers=_NO_AUTO_HEADERS,
             ) as response:
                 content = await response.read()
                 version = response.version
-        return httpx.Response(
+        return Answer(
             response.status,
-            headers=list(response.raw_headers),
-            content=content,
-            extensions={
-                "http_version": f"HTTP/{version.major}.{version.minor}".encode()
-                if version else b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
-            },
-            request=request,
+            list(response.raw_headers),
+            content,
+            {"http_version": f"HTTP/{version.major}.{version.minor}".encode()
+             if version else b"HTTP/1.1",
+             "reason_phrase": (response.reason or "").encode("latin-1", "replace")},
         )
 
     async def aclose(self) -> None:
@@ -178,6 +197,18 @@ def _tls_context() -> ssl.SSLContext:
     """httpx's default verification (certifi, `SSL_CERT_FILE`), built once per process:
     loading the CA bundle costs ~70 ms, and every provider's transport needs it."""
     return httpx.create_ssl_context()
+
+
+@functools.lru_cache(maxsize=32)
+def aiohttp_timeout(pool: float | None, connect: float | None,
+                    read: float | None) -> aiohttp.ClientTimeout:
+    """httpx's timeouts (`Timeout.as_dict()`) as aiohttp's, made once per set of values.
+
+    aiohttp's `connect` covers waiting for a pooled connection and opening one."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, connect=_sum(pool, connect),
+                                 sock_connect=connect, sock_read=read)
 
 
 def _sum(first: float | None, second: float | None) -> float | None:

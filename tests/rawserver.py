@@ -23,6 +23,8 @@ class RawServer:
     answer: Callable[[int], bytes | None]
     received: list[bytes] = field(default_factory=list)
     """Request lines (`POST /x HTTP/1.1`) in arrival order."""
+    whole: list[bytes] = field(default_factory=list)
+    """Each request as it arrived: request line, headers and body."""
     connections: int = 0
     """Connections accepted so far."""
 
@@ -36,8 +38,9 @@ class RawServer:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
-                await reader.readexactly(length)
+                body = await reader.readexactly(length)
                 self.received.append(head.split(b"\r\n", 1)[0])
+                self.whole.append(head + body)
                 reply = self.answer(len(self.received))
                 if reply is None:
                     break
