@@ -32,6 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.hostspeed import described, spin_seconds  # noqa: E402
 from benchmarks.scenarios import builders  # noqa: E402
 from benchmarks.served import SimulatorProcess  # noqa: E402
 from reconciler.journal import Journal  # noqa: E402
@@ -100,6 +101,7 @@ def main() -> None:
     print("| provider | transport | concurrency | actions | seconds | calls/s | limit | ratio "
           "| 429s | failed | client CPU ms/change |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    before = spin_seconds()
     for provider in [p for p in args.providers.split(",") if p]:
         for concurrency in args.concurrency:
             for transport in args.transports:
@@ -113,6 +115,7 @@ def main() -> None:
                 print(f"| {r['provider']} | {transport} | {concurrency} | {r['actions']:,} | "
                       f"{r['elapsed']:.1f} | {calls} | {r['limit']:.0f} | {ratio} | "
                       f"{r['throttled']} | {r['failed']} | {r['cpu_ms']:.2f} |", flush=True)
+    print(described(before, spin_seconds()))
 
 if __name__ == "__main__":
     main()

@@ -105,13 +105,17 @@ async def apply_plan(
     """Runs the plan; raises ApplyStoppedError (after everything in flight has settled)
     when the journal fails."""
     report = ApplyReport()
-    outcomes: dict[str, Outcome] = {}
+    not_ok: set[str] = set()
+    """Actions whose outcome is not ok: what a dependent action is skipped for. Looked
+    up in a set, not by asking each dependency's outcome: an organization's shrink in
+    UiPath waits for every shrink below it, and 5,000 UiPath changes asked `ok` 1.25
+    million times (a tenth of the apply's CPU)."""
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
     writer = GroupCommit(journal)
     stop = _Stop()
 
     async def run(action: Action) -> None:
-        blocked = [d for d in action.depends_on if d in outcomes and not outcomes[d].ok]
+        blocked = [d for d in action.depends_on if d in not_ok] if not_ok else []
         if blocked:
             outcome = Outcome(
                 status=OutcomeStatus.SKIPPED,
@@ -131,7 +135,8 @@ async def apply_plan(
                     outcome = Outcome(status=OutcomeStatus.FAILED, message=(
                         f"journal failed ({REDACTOR.text(str(error))}); "
                         "the apply stopped"))
-        outcomes[action.id] = outcome
+        if not outcome.ok:
+            not_ok.add(action.id)
         report.results.append((action, outcome))
         if listener is not None:
             listener(action, outcome)
