@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -41,9 +41,9 @@ class Outgoing:
     """One attempt's request as it goes on the wire."""
 
     method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes
+    url: str = field(repr=False)  # may hold an API key in its query; headers and body may
+    headers: list[tuple[str, str]] = field(repr=False)  # hold credentials: none is printed
+    body: bytes = field(repr=False)
 
     def as_request(self) -> httpx.Request:
         """The same request as httpx's own object (a hook or an exception names it)."""
@@ -89,9 +89,10 @@ class DirectSender:
 
     def usable(self) -> bool:
         """Whether `client.send` would do nothing this path leaves out. Checked per
-        call: hooks and cookies can be added to a client after it was made."""
+        call: hooks, cookies and even the transport can change after a client is made."""
         client = self.client
-        return (client.auth is None and not client.follow_redirects
+        return (getattr(client, "_transport", None) is self.transport
+                and client.auth is None and not client.follow_redirects
                 and not client.event_hooks["request"] and not client.cookies.jar)
 
     def outgoing(self, method: str, url: str, headers: Mapping[str, str], json: Any,

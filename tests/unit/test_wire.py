@@ -193,6 +193,10 @@ def test_what_the_direct_path_leaves_out_sends_through_httpx(monkeypatch):
     client.event_hooks["request"].clear()
     client.cookies.set("session", "1", domain="vendor.example")
     assert not sender.usable(), "cookies"
+    client.cookies.clear()
+    assert sender.usable()
+    client._transport = httpx.AsyncHTTPTransport()
+    assert not sender.usable(), "a transport swapped in after the client was made"
 
     monkeypatch.setenv(TRANSPORT_ENV, "httpx")
     assert DirectSender.of(new_client("http://vendor.example")) is None
@@ -217,3 +221,15 @@ async def test_the_default_network_client_takes_the_direct_path(monkeypatch):
         response = await VendorHttp(client).send(Call.to("POST", "x", body={"a": 1}),
                                                  repeatable=False)
     assert response.json() == {}
+
+
+def test_the_encoded_request_never_prints_its_credentials():
+    client, _ = direct_for("https://vendor.example/api/")
+    outgoing = encoded(client, Call.to("POST", "Login", body={"mode": 4}),
+                       {"Authtoken": "QSDK-secret-token"}, {"api_key": "key-in-query"},
+                       secret_body={"password": "hunter2-secret"})
+    shown = repr(outgoing)
+    assert outgoing.url.endswith("?api_key=key-in-query")
+    for secret in ("QSDK-secret-token", "hunter2-secret", "key-in-query"):
+        assert secret not in shown
+    assert shown == "Outgoing(method='POST')"
