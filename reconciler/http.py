@@ -49,7 +49,7 @@ from reconciler.errors import VendorError
 from reconciler.model import Call, Limits, RequestPreview
 from reconciler.secrets import REDACTOR, Redactor
 from reconciler.throttle import AdaptiveRate
-from reconciler.transport import network_transport
+from reconciler.transport import network_transport, proxy_mounts
 from reconciler.wire import DirectSender, Outgoing
 
 log = logging.getLogger("reconciler.http")
@@ -678,8 +678,11 @@ def new_client(
 
     Without a transport (the in-process sandbox hands one in) the network transport
     is `reconciler.transport`'s choice, its pool holding as many connections as the
-    provider may have calls in flight: more would never be used.
+    provider may have calls in flight: more would never be used. The environment's
+    proxies are honoured as httpx honours them (`transport.proxy_mounts`).
     """
     chosen = DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=timeout)
-    wire = transport if transport is not None else network_transport(connections)
-    return httpx.AsyncClient(base_url=base_url, transport=wire, timeout=chosen)
+    if transport is not None:
+        return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=chosen)
+    return httpx.AsyncClient(base_url=base_url, transport=network_transport(connections),
+                             mounts=proxy_mounts(connections), timeout=chosen)

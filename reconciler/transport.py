@@ -23,6 +23,7 @@ reason: whether a call may be sent twice is the provider's decision (`repeatable
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import ssl
@@ -32,8 +33,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
+from httpx._utils import get_environment_proxies  # what httpx's own clients read
 
 from reconciler.errors import ReconcilerError
+from reconciler.secrets import REDACTOR
 
 if TYPE_CHECKING:
     import aiohttp  # imported on first use: ~0.1 s of every command's start, and
@@ -52,8 +55,10 @@ def chosen_transport() -> str:
     return name
 
 
-def network_transport(connections: int, name: str | None = None) -> httpx.AsyncBaseTransport:
-    """A transport to the network holding at most `connections` connections.
+def network_transport(connections: int, name: str | None = None,
+                      proxy: str | None = None) -> httpx.AsyncBaseTransport:
+    """A transport to the network holding at most `connections` connections, through
+    `proxy` when given (`http://[user:password@]host:port`).
 
     The pool is as large as the provider's `limits.concurrency`: calls in flight
     never wait for a connection, and no connection is opened that is never used.
@@ -61,8 +66,29 @@ def network_transport(connections: int, name: str | None = None) -> httpx.AsyncB
     chosen = name or chosen_transport()
     if chosen == "httpx":
         pool = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        return httpx.AsyncHTTPTransport(limits=pool)
-    return AiohttpTransport(connections)
+        return httpx.AsyncHTTPTransport(limits=pool, proxy=proxy)
+    return AiohttpTransport(connections, proxy)
+
+
+def proxy_mounts(connections: int, name: str | None = None
+                 ) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """The proxies the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+    `NO_PROXY`), as the client's mounts: what httpx itself does for a client made
+    without a transport, and stops doing once one is given. Empty when no proxy is set.
+
+    Why: behind a corporate proxy a vendor is reachable only through it; without these
+    mounts every call would try to connect directly and fail. A proxy's password is
+    masked in every output from here on.
+    """
+    found = get_environment_proxies()
+    if not any(found.values()):
+        return {}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for pattern, proxy in found.items():
+        if proxy is not None:
+            _proxy_parts(proxy)  # a clear error for either transport, before any call
+        mounts[pattern] = None if proxy is None else network_transport(connections, name, proxy)
+    return mounts
 
 
 @contextmanager
@@ -128,9 +154,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     event loop.
     """
 
-    def __init__(self, connections: int) -> None:
+    def __init__(self, connections: int, proxy: str | None = None) -> None:
         self._connections = max(connections, 1)
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
+        self._proxy_authorization: str | None = None
+        if proxy is not None:
+            self._proxy, self._proxy_authorization = _proxy_parts(proxy)
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -170,10 +200,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open()
+        proxy_headers: dict[str, str] | None = None
+        if self._proxy_authorization is not None:
+            # aiohttp sends `proxy_headers` with a CONNECT (an https target) only; to a
+            # plain-http target the proxy reads the request's own headers.
+            if url.startswith("https:"):
+                proxy_headers = {"Proxy-Authorization": self._proxy_authorization}
+            else:
+                headers = [*headers, ("Proxy-Authorization", self._proxy_authorization)]
         with _mapped(request_of):
             async with session.request(
                 method, URL(url, encoded=True), headers=headers, data=body or None,
                 allow_redirects=False, timeout=timeout, skip_auto_headers=_NO_AUTO_HEADERS,
+                proxy=self._proxy, proxy_headers=proxy_headers,
             ) as response:
                 content = await response.read()
                 version = response.version
@@ -190,6 +229,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _proxy_parts(proxy: str) -> tuple[str, str | None]:
+    """A proxy URL without its credentials, and those as a `Proxy-Authorization` value."""
+    from yarl import URL
+
+    REDACTOR.register_url(proxy)
+    parsed = URL(proxy)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ReconcilerError(
+            f"proxy {REDACTOR.text(proxy)!r} (from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): "
+            "only http:// and https:// proxies with a host are supported")
+    if parsed.user is None:
+        return str(parsed), None
+    credentials = f"{parsed.user}:{parsed.password or ''}".encode("latin-1")
+    return str(parsed.with_user(None)), "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
 @functools.cache

@@ -8,15 +8,16 @@ string, and `AsyncClient.send` another ~0.1 ms on auth, redirect and cookie step
 that our clients never use. Together with the objects they build, a request cost
 0.7 ms; sent this way it costs 0.4 ms (bare aiohttp: 0.2).
 
-So when a client sends through `AiohttpTransport` and has nothing `send` would act on
-(no auth, no cookies, no request hooks, no redirect following, no mounted transport),
-a `DirectSender` encodes the request itself: the same method, URL, header list and
-body bytes as `client.build_request` (pinned by tests/unit/test_wire.py), sent through
-the same transport with the same exception mapping. The answer is an `httpx.Response`
-whose `request` is built only when something asks for it (a response hook, an
-error). What `send` does that still matters is done here too: response hooks run,
-cookies a vendor sets are kept for the next calls (which then go through `send`),
-and httpx's own log line is written when its logger is on.
+So when a client sends through `AiohttpTransport` (its own, or the one mounted for a
+proxy) and has nothing `send` would act on (no auth, no cookies, no request hooks, no
+redirect following), a `DirectSender` encodes the request itself: the same method,
+URL, header list and body bytes as `client.build_request` (pinned by
+tests/unit/test_wire.py), sent through the same transport with the same exception
+mapping. The answer is an `httpx.Response` whose `request` is built only when
+something asks for it (a response hook, an error). What `send` does that still
+matters is done here too: response hooks run, cookies a vendor sets are kept for the
+next calls (which then go through `send`), and httpx's own log line is written when
+its logger is on.
 """
 
 from __future__ import annotations
@@ -80,10 +81,11 @@ class DirectSender:
 
     @classmethod
     def of(cls, client: httpx.AsyncClient) -> DirectSender | None:
-        """A sender for `client` when it sends through our aiohttp transport and has no
-        transport mounted for some URLs (httpx would route those elsewhere)."""
-        transport = getattr(client, "_transport", None)
-        if not isinstance(transport, AiohttpTransport) or getattr(client, "_mounts", True):
+        """A sender for `client` when httpx would send its calls through one of our
+        aiohttp transports (its own, or the one mounted for a proxy). Every call goes
+        to the base URL's scheme, host and port, so one transport serves them all."""
+        transport = _transport_for_base(client)
+        if not isinstance(transport, AiohttpTransport):
             return None
         return cls(client, transport)
 
@@ -91,7 +93,7 @@ class DirectSender:
         """Whether `client.send` would do nothing this path leaves out. Checked per
         call: hooks, cookies and even the transport can change after a client is made."""
         client = self.client
-        return (getattr(client, "_transport", None) is self.transport
+        return (_transport_for_base(client) is self.transport
                 and client.auth is None and not client.follow_redirects
                 and not client.event_hooks["request"] and not client.cookies.jar)
 
@@ -135,3 +137,9 @@ class DirectSender:
         for hook in client.event_hooks["response"]:
             await hook(response)
         return response
+
+
+def _transport_for_base(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
+    """The transport httpx picks for the client's base URL: a mount (a proxy, or none
+    for a `NO_PROXY` host) or its own."""
+    return client._transport_for_url(client.base_url)

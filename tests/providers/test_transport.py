@@ -7,6 +7,7 @@ be cut at a chosen moment), once per transport in `reconciler.transport.TRANSPOR
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import importlib.abc
 import importlib.machinery
@@ -23,6 +24,7 @@ from reconciler.http import RetryPolicy, VendorHttp, new_client
 from reconciler.model import Call, Limits
 from reconciler.sandbox.serve import ServedSimulators
 from reconciler.sandbox.yext import YextSimulator
+from reconciler.secrets import REDACTOR
 from reconciler.transport import TRANSPORT_ENV, TRANSPORTS, chosen_transport
 from tests.rawserver import OK, raw_server
 
@@ -167,3 +169,68 @@ def test_the_in_process_sandbox_keeps_its_own_transport():
     client = new_client("http://yext.sandbox", SandboxTransport(simulator.app))
     assert isinstance(client._transport, SandboxTransport)
     assert isinstance(client._transport, httpx.ASGITransport)
+
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                   "ALL_PROXY", "no_proxy", "NO_PROXY")
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variable from the machine running the tests: each test sets its own."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+async def test_the_environment_s_proxy_carries_every_call_with_its_credentials(
+        transport, proxy_env):
+    """httpx honours `HTTP_PROXY` for a client made without a transport; ours hands
+    one in, so the proxies are mounted from the environment as httpx would."""
+    async with raw_server(lambda n: OK) as (proxy, proxy_url):
+        proxy_env.setenv("HTTP_PROXY", proxy_url.replace("://", "://ops:pr0xy-s3cret@"))
+        async with new_client("http://vendor.example/api") as client:
+            http = VendorHttp(client, Limits(rate_limit=1000), retry=RETRY)
+            assert (http._direct is not None) == (transport == "aiohttp")
+            answers = [await http.send(call, repeatable=True) for call in (
+                Call.to("GET", "v2", "ping"), Call.to("POST", "v2", "assign", body={"a": 1}))]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert proxy.received == [b"GET http://vendor.example/api/v2/ping HTTP/1.1",
+                              b"POST http://vendor.example/api/v2/assign HTTP/1.1"]
+    credentials = base64.b64encode(b"ops:pr0xy-s3cret")
+    assert all(b"proxy-authorization: basic " + credentials.lower() in whole.lower()
+               for whole in proxy.whole)
+    assert "pr0xy-s3cret" not in REDACTOR.text(f"via http://ops:pr0xy-s3cret@{proxy_url}")
+
+
+async def test_a_no_proxy_host_is_reached_directly(transport, proxy_env):
+    async with raw_server(lambda n: OK) as (proxy, proxy_url), \
+            raw_server(lambda n: OK) as (vendor, vendor_url):
+        proxy_env.setenv("HTTP_PROXY", proxy_url)
+        proxy_env.setenv("NO_PROXY", "localhost,127.0.0.1")
+        async with new_client(vendor_url) as client:
+            response = await VendorHttp(client, Limits(rate_limit=1000)).send(
+                Call.to("GET", "v2", "ping"), repeatable=True)
+    assert response.status_code == 200
+    assert (proxy.received, vendor.received) == ([], [b"GET /v2/ping HTTP/1.1"])
+
+
+async def test_an_unreachable_proxy_never_reached_the_vendor(transport, proxy_env):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proxy_env.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    async with new_client("https://vendor.example") as client:
+        http = VendorHttp(client, Limits(rate_limit=1000), retry=RETRY)
+        with pytest.raises(VendorError, match="ConnectError") as caught:
+            await http.send(POST, repeatable=False)
+    assert caught.value.code == "transport"
+    assert http.retries == RETRY.attempts - 1, "a call that never left may be sent again"
+
+
+def test_a_proxy_scheme_we_cannot_speak_is_a_clear_error_without_its_password(transport,
+                                                                               proxy_env):
+    proxy_env.setenv("HTTPS_PROXY", "socks5://ops:s0cks-s3cret@127.0.0.1:1080")
+    with pytest.raises(ReconcilerError, match="only http:// and https:// proxies") as caught:
+        new_client("https://vendor.example")
+    assert "s0cks-s3cret" not in str(caught.value)
