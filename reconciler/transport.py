@@ -78,12 +78,14 @@ def proxy_mounts(connections: int, name: str | None = None
 
     Why: behind a corporate proxy a vendor is reachable only through it; without these
     mounts every call would try to connect directly and fail. A proxy's password is
-    masked in every output from here on.
+    masked in every output from here on. This machine's own loopback is never proxied
+    (as Go's `ProxyFromEnvironment` does): no proxy can reach it, and a sandbox served
+    on it (`reconciler sandbox serve`) must work on a machine with a proxy set.
     """
     found = get_environment_proxies()
     if not any(found.values()):
         return {}
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = dict.fromkeys(_LOOPBACK)
     for pattern, proxy in found.items():
         if proxy is not None:
             _proxy_parts(proxy)  # a clear error for either transport, before any call
@@ -229,6 +231,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_LOOPBACK: Final = ("all://localhost", "all://127.0.0.1", "all://[::1]")
 
 
 def _proxy_parts(proxy: str) -> tuple[str, str | None]:

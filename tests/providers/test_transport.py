@@ -215,6 +215,17 @@ async def test_a_no_proxy_host_is_reached_directly(transport, proxy_env):
     assert (proxy.received, vendor.received) == ([], [b"GET /v2/ping HTTP/1.1"])
 
 
+async def test_this_machine_s_loopback_is_never_proxied(transport, proxy_env):
+    """A sandbox served on 127.0.0.1 works on a machine whose proxy cannot reach it."""
+    async with raw_server(lambda n: OK) as (vendor, vendor_url):
+        proxy_env.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+        async with new_client(vendor_url) as client:
+            response = await VendorHttp(client, Limits(rate_limit=1000)).send(
+                Call.to("GET", "v2", "ping"), repeatable=True)
+    assert response.status_code == 200
+    assert vendor.received == [b"GET /v2/ping HTTP/1.1"]
+
+
 async def test_an_unreachable_proxy_never_reached_the_vendor(transport, proxy_env):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
