@@ -104,7 +104,7 @@ def to_request(
         httpx.URL(path=url_path(call)) if url is None else url,
         params=params if url is None else None,
         json=json_body(call, secret_body),
-        data=dict(call.form) if call.form is not None else None,
+        data=form_fields(call),
         headers=dict(headers or {}),
     )
 
@@ -113,6 +113,11 @@ def query_params(call: Call, query: Mapping[str, str] | None
                  ) -> list[tuple[str, str | int | float | bool | None]]:
     """The call's query, then the provider's credentials in the query (an API key)."""
     return [*call.query, *(query or {}).items()]
+
+
+def form_fields(call: Call) -> dict[str, str] | None:
+    """The call's form fields, for a form-encoded body (an OAuth token request)."""
+    return dict(call.form) if call.form is not None else None
 
 
 def json_body(call: Call, secret_body: Mapping[str, Any] | None) -> Any:
@@ -535,8 +540,7 @@ class VendorHttp:
             url = joined_url(self.client, call, params)
             if url is not None:
                 return direct.outgoing(call.method, url, headers or {},
-                                       json_body(call, secret_body),
-                                       dict(call.form) if call.form is not None else None)
+                                       json_body(call, secret_body), form_fields(call))
         return to_request(self.client, call, headers=headers, query=query,
                           secret_body=secret_body)
 
